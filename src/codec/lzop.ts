@@ -76,6 +76,8 @@ export interface LzopHeader {
   mode: number;
   mtimeSeconds: number;
   name: string;
+  /** `lzop --filter=N`: each block was delta-coded with stride N (1-16) before compression. */
+  filter: number;
 }
 
 /** Data that is not a valid lzop stream; the message names what is wrong. */
@@ -443,8 +445,11 @@ export class LzopDecoder {
         `lzop header has unknown flags 0x${(flags >>> 0).toString(16)}; the data is corrupt`,
       );
     }
-    if (flags & LzopFlag.H_FILTER) {
-      throw new LzopFormatError("lzop streams written with a filter are not supported");
+    const filter = flags & LzopFlag.H_FILTER ? this.#u32(layout.flagsAt + 4) : 0;
+    if (flags & LzopFlag.H_FILTER && (filter < 1 || filter > 16)) {
+      throw new LzopFormatError(
+        `lzop filter ${filter} is unknown (lzop writes filters 1-16); the data is corrupt`,
+      );
     }
     if (flags & LzopFlag.MULTIPART) {
       throw new LzopFormatError("multipart lzop streams are not supported");
@@ -459,7 +464,7 @@ export class LzopDecoder {
         );
       }
     }
-    const modeAt = layout.flagsAt + 4;
+    const modeAt = layout.flagsAt + (flags & LzopFlag.H_FILTER ? 8 : 4);
     const mtimeLow = this.#u32(modeAt + 4);
     const mtimeHigh = modern ? this.#u32(modeAt + 8) : 0;
     const nameLength = this.#stage[layout.nameLenAt];
@@ -476,6 +481,7 @@ export class LzopDecoder {
       mode: this.#u32(modeAt),
       mtimeSeconds: mtimeHigh * 2 ** 32 + mtimeLow,
       name,
+      filter,
     };
     this.headers.push(this.#header);
     this.#streams++;
@@ -514,7 +520,7 @@ export class LzopDecoder {
 
   #decodeBlock(): Uint8Array {
     const codec = this.#codec;
-    const flags = this.#header!.flags;
+    const { flags, filter } = this.#header!;
     const block = this.#blocks++;
     const uncompressed = this.#uncompressedLength;
     const compressed = this.#compressedLength;
@@ -525,6 +531,7 @@ export class LzopDecoder {
     let data: Uint8Array;
     if (compressed === uncompressed) {
       // A stored block: the bytes are the data, and only the uncompressed checksums apply.
+      if (filter) undoDeltaFilter(codec.input.subarray(0, uncompressed), filter);
       if (flags & LzopFlag.ADLER32_D) expectD("Adler-32", () => codec.adler32Input(uncompressed));
       if (flags & LzopFlag.CRC32_D) expectD("CRC-32", () => codec.crc32Input(uncompressed));
       data = codec.input.slice(0, uncompressed);
@@ -563,6 +570,7 @@ export class LzopDecoder {
           `lzop block ${block} decodes to ${produced} bytes but declares ${uncompressed}; the object is corrupt`,
         );
       }
+      if (filter) undoDeltaFilter(codec.output.subarray(0, produced), filter);
       if (sumD[0] !== undefined) {
         this.#verify(
           block,
@@ -623,6 +631,14 @@ export function decompressLzop(data: Uint8Array): Uint8Array {
   const parts = decoder.push(data);
   decoder.finish();
   return concat(parts);
+}
+
+/**
+ * Reverses `lzop --filter=N`: lzop replaces each byte of a block, from the N-th on, by its
+ * difference from the byte N positions earlier (checksums cover the original bytes).
+ */
+function undoDeltaFilter(block: Uint8Array, stride: number): void {
+  for (let i = stride; i < block.length; i++) block[i] += block[i - stride];
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {

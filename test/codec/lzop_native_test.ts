@@ -76,7 +76,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "lzop native: we read lzop -1, -9, --crc32, default, named-file and piped output",
+  name:
+    "lzop native: we read every variant lzop writes (levels, --crc32, -F, filters, names, pipes)",
   ignore: !lzop,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "wald-lzop-" });

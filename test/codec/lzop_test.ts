@@ -83,6 +83,25 @@ Deno.test("lzop: every vector made by the real lzop decodes to its exact input",
   }
 });
 
+Deno.test("lzop: reads real lzop output with a delta filter, no checksums, and CRC-32 at -9", async () => {
+  const unit = textBytes(30000, 11);
+  const input = concatBytes(Array.from({ length: 10 }, () => unit));
+  for (const name of ["filter3", "no-checksum", "crc32-9"]) {
+    const data = await readVector(`extra/text-300000.${name}.lzo`);
+    const decoder = new LzopDecoder();
+    const out = concatBytes(decoder.push(data));
+    decoder.finish();
+    assert.deepEqual(out, input, name);
+    if (name === "filter3") assert.equal(decoder.headers[0].filter, 3);
+  }
+  // A filter number lzop never writes is refused.
+  const filtered = (await readVector("extra/text-300000.filter3.lzo")).slice();
+  const view = new DataView(filtered.buffer);
+  view.setUint32(21, 17);
+  view.setUint32(38, adler32Small(filtered.subarray(9, 38)));
+  assert.match(formatError(() => decompressLzop(filtered)), /lzop filter 17 is unknown/);
+});
+
 Deno.test("lzop: the streams decode every vector fed in random chunk sizes", async () => {
   for (const vector of index.vectors) {
     const data = await readVector(vector.file);
