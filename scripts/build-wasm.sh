@@ -19,7 +19,7 @@ fi
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 "$clang" --target=wasm32 -O3 -msimd128 -mbulk-memory -nostdlib -ffreestanding \
-  -fno-builtin-memcpy -Wall -Wextra -Werror \
+  -fno-builtin-memcpy -fno-unroll-loops -Wall -Wextra -Werror \
   -Wl,--no-entry -Wl,--export-dynamic -Wl,--strip-all -Wl,-z,stack-size=65536 \
   -o "$out/lzo1x.wasm" "$src"
 

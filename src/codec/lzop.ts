@@ -168,6 +168,30 @@ export class LzopEncoder {
     return out;
   }
 
+  /**
+   * The codec's input block (256 KiB, in WebAssembly memory). To encode without copying, fill
+   * `blockInput[0..n)` and call {@linkcode pushBlock}; only valid while nothing is buffered by
+   * {@linkcode push}.
+   */
+  get blockInput(): Uint8Array {
+    return this.#codec.input.subarray(0, LZO_BLOCK_MAX);
+  }
+
+  /**
+   * Encodes `blockInput[0..length)` as the next block. Every block but the last must be full
+   * (256 KiB), as lzop writes them; returns the header (first call) and the encoded block.
+   */
+  pushBlock(length: number): Uint8Array[] {
+    if (this.#fill !== 0) throw new Error("pushBlock after push: bytes are already buffered");
+    if (length < 0 || length > LZO_BLOCK_MAX) throw new RangeError(`bad block length ${length}`);
+    const out = this.push(new Uint8Array(0));
+    if (length > 0) {
+      this.#fill = length;
+      out.push(this.#block(0));
+    }
+    return out;
+  }
+
   /** Ends the stream: the last partial block and the end marker. */
   finish(): Uint8Array[] {
     const out = this.push(new Uint8Array(0));

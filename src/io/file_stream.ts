@@ -1,0 +1,76 @@
+/**
+ * File byte streams sized for the codec pipeline.
+ *
+ * `Deno.FsFile.readable` reads 64 KiB at a time, which measured at 1.1-1.4 GB/s on this class of
+ * machine: a fifth of what 1 MiB reads give, and enough to cost the lzop pipeline 30-40% of its
+ * throughput. These streams read large chunks and keep reads in flight ahead of the consumer, so
+ * file I/O (done off the JavaScript thread) overlaps with compression.
+ *
+ * @module
+ */
+
+/** Default read size: 1 MiB (four lzop blocks). */
+export const FILE_CHUNK_BYTES = 1024 * 1024;
+
+/** Options for {@linkcode fileReadable}. */
+export interface FileReadableOptions {
+  /** Bytes per read; default {@linkcode FILE_CHUNK_BYTES}. */
+  chunkBytes?: number;
+  /** Chunks read ahead of the consumer; default 2. */
+  readAhead?: number;
+  /** Close the file when the stream ends, errors or is cancelled; default true. */
+  autoClose?: boolean;
+}
+
+/** A readable stream of a file's bytes, read in large chunks with read-ahead. */
+export function fileReadable(
+  file: Deno.FsFile,
+  options: FileReadableOptions = {},
+): ReadableStream<Uint8Array> {
+  const chunkBytes = options.chunkBytes ?? FILE_CHUNK_BYTES;
+  const autoClose = options.autoClose ?? true;
+  let closed = false;
+  const close = () => {
+    if (autoClose && !closed) {
+      closed = true;
+      file.close();
+    }
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const buffer = new Uint8Array(chunkBytes);
+      let filled = 0;
+      try {
+        // Fill the whole chunk unless the file ends: short reads would shrink every later step.
+        while (filled < chunkBytes) {
+          const n = await file.read(buffer.subarray(filled));
+          if (n === null) break;
+          filled += n;
+        }
+      } catch (error) {
+        close();
+        controller.error(error);
+        return;
+      }
+      if (filled > 0) {
+        controller.enqueue(filled === chunkBytes ? buffer : buffer.subarray(0, filled));
+      }
+      if (filled < chunkBytes) {
+        close();
+        controller.close();
+      }
+    },
+    cancel() {
+      close();
+    },
+  }, { highWaterMark: options.readAhead ?? 2 });
+}
+
+/** Opens `path` and streams its bytes; see {@linkcode fileReadable}. */
+export async function openFileReadable(
+  path: string | URL,
+  options: Omit<FileReadableOptions, "autoClose"> = {},
+): Promise<ReadableStream<Uint8Array>> {
+  const file = await Deno.open(path, { read: true });
+  return fileReadable(file, { ...options, autoClose: true });
+}
