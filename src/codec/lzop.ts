@@ -12,6 +12,7 @@
  * @module
  */
 
+import { concatBytes } from "../io/bytes.ts";
 import { LZO_BLOCK_MAX, LzoCodec, LzoDataError } from "./lzo.ts";
 
 /** The 9 bytes every lzop file starts with. */
@@ -646,7 +647,7 @@ export class LzopDecompressStream extends TransformStream<Uint8Array, Uint8Array
 /** Compresses a whole byte array (for small objects and tests). */
 export function compressLzop(data: Uint8Array, options: LzopWriterOptions = {}): Uint8Array {
   const encoder = new LzopEncoder(options);
-  return concat([...encoder.push(data), ...encoder.finish()]);
+  return concatBytes([...encoder.push(data), ...encoder.finish()]);
 }
 
 /** Decompresses a whole lzop byte array (for small objects and tests). */
@@ -654,7 +655,7 @@ export function decompressLzop(data: Uint8Array): Uint8Array {
   const decoder = new LzopDecoder();
   const parts = decoder.push(data);
   decoder.finish();
-  return concat(parts);
+  return concatBytes(parts);
 }
 
 /**
@@ -663,18 +664,6 @@ export function decompressLzop(data: Uint8Array): Uint8Array {
  */
 function undoDeltaFilter(block: Uint8Array, stride: number): void {
   for (let i = stride; i < block.length; i++) block[i] += block[i - stride];
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const p of parts) length += p.length;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 function hex4(n: number): string {

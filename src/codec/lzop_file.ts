@@ -10,6 +10,7 @@
  * @module
  */
 
+import { fileCloser } from "../io/file_stream.ts";
 import { LZO_BLOCK_MAX } from "./lzo.ts";
 import { LzopEncoder, type LzopWriterOptions } from "./lzop.ts";
 
@@ -25,14 +26,7 @@ export function lzopFileReadable(
   options: LzopFileOptions = {},
 ): ReadableStream<Uint8Array> {
   const encoder = new LzopEncoder(options);
-  const autoClose = options.autoClose ?? true;
-  let closed = false;
-  const close = () => {
-    if (autoClose && !closed) {
-      closed = true;
-      file.close();
-    }
-  };
+  const close = fileCloser(file, options.autoClose ?? true);
   return new ReadableStream<Uint8Array>({
     pull(controller) {
       const block = encoder.blockInput;

@@ -22,20 +22,27 @@ export interface FileReadableOptions {
   autoClose?: boolean;
 }
 
+/**
+ * Returns a function that closes `file` the first time it is called (when `autoClose` is true),
+ * for stream sources that end, fail or are cancelled.
+ */
+export function fileCloser(file: Deno.FsFile, autoClose: boolean): () => void {
+  let closed = !autoClose;
+  return () => {
+    if (!closed) {
+      closed = true;
+      file.close();
+    }
+  };
+}
+
 /** A readable stream of a file's bytes, read in large chunks with read-ahead. */
 export function fileReadable(
   file: Deno.FsFile,
   options: FileReadableOptions = {},
 ): ReadableStream<Uint8Array> {
   const chunkBytes = options.chunkBytes ?? FILE_CHUNK_BYTES;
-  const autoClose = options.autoClose ?? true;
-  let closed = false;
-  const close = () => {
-    if (autoClose && !closed) {
-      closed = true;
-      file.close();
-    }
-  };
+  const close = fileCloser(file, options.autoClose ?? true);
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       const buffer = new Uint8Array(chunkBytes);

@@ -1,3 +1,6 @@
+import { concatBytes } from "../../src/io/bytes.ts";
+
+export { concatBytes };
 /** Deterministic test data for the codec tests. */
 
 /** A seeded 32-bit PRNG (mulberry32): the same seed gives the same bytes on every run. */
@@ -74,19 +77,6 @@ export function walLikeBytes(length: number, seed = 3): Uint8Array {
       for (let i = 24; i < size; i += 4) view.setUint32(at + i, (xid * 7 + i) & 0xffff, true);
       at += size;
     }
-  }
-  return out;
-}
-
-/** Concatenates byte arrays. */
-export function concatBytes(parts: Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const p of parts) length += p.length;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
   }
   return out;
 }
