@@ -182,7 +182,15 @@ export const COMMAND_SPECS: Readonly<Record<CommandName, CommandSpec>> = {
   "wal-push": {
     name: "wal-push",
     summary: "archive a WAL file (archive_command = 'wal-d wal-push %p')",
-    options: [poolSize(DEFAULT_POOL_SIZES["wal-push"])],
+    options: [
+      poolSize(DEFAULT_POOL_SIZES["wal-push"]),
+      {
+        long: "--mark-done",
+        takesValue: false,
+        help: "rename archive_status/*.ready to .done for segments pushed ahead (WAL-E's " +
+          "behaviour; off by default because it hides segments from a second archiver)",
+      },
+    ],
     positionals: [{ name: "WAL_SEGMENT" }],
   },
   "wal-fetch": {

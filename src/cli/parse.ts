@@ -379,6 +379,7 @@ function selectionFrom(scanResult: ScanResult, command: CommandName): CommandSel
         args: {
           walSegment,
           poolSize: integerOption(scanResult, "--pool-size", 1, DEFAULT_POOL_SIZES[command]),
+          markDone: flagOption(values, "--mark-done"),
         },
       };
     }

@@ -90,6 +90,8 @@ export interface WalPushArgs {
   walSegment: string;
   /** `--pool-size/-p`, default 8 (WAL-E: 32), ≥ 1. */
   poolSize: number;
+  /** `--mark-done`: rename `.ready` to `.done` for segments pushed ahead, as WAL-E does. */
+  markDone: boolean;
 }
 
 /** `wal-fetch WAL_SEGMENT WAL_DESTINATION`. */

@@ -72,7 +72,11 @@ Deno.test("runner: a command module gets the typed invocation, config, prefix an
   );
   assert.ok(seen);
   assert.equal(seen.command, "wal-push");
-  assert.deepEqual(seen.args, { walSegment: "pg_wal/000000010000000000000001", poolSize: 3 });
+  assert.deepEqual(seen.args, {
+    walSegment: "pg_wal/000000010000000000000001",
+    poolSize: 3,
+    markDone: false,
+  });
   assert.deepEqual(seen.prefix, {
     scheme: "s3",
     url: "s3://bucket/path",

@@ -103,7 +103,7 @@ Deno.test("parse: every global option after the subcommand, in --flag=value form
   ]);
   assert.deepEqual(selection, {
     command: "wal-push",
-    args: { walSegment: "pg_wal/000000010000000000000001", poolSize: 8 },
+    args: { walSegment: "pg_wal/000000010000000000000001", poolSize: 8, markDone: false },
   });
   assert.deepEqual(globals, {
     awsAccessKeyId: "AKID",
@@ -138,7 +138,7 @@ Deno.test("parse: the last occurrence of an option wins", () => {
 Deno.test("parse: unique prefixes of long options are accepted (argparse allow_abbrev)", () => {
   assert.deepEqual(run(["wal-push", "--pool", "3", "x"]).selection, {
     command: "wal-push",
-    args: { walSegment: "x", poolSize: 3 },
+    args: { walSegment: "x", poolSize: 3, markDone: false },
   });
   assert.equal(run(["--ters", "version"]).globals.terse, true);
   assert.match(usageError(["--aws", "x", "version"]), /^ambiguous option --aws \(could be /);
@@ -212,7 +212,11 @@ Deno.test("parse: backup-list with and without QUERY", () => {
 Deno.test("parse: -p is the pool size of wal-push but the prefetch count of wal-fetch", () => {
   assert.deepEqual(run(["wal-push", "-p", "16", "seg"]).selection, {
     command: "wal-push",
-    args: { walSegment: "seg", poolSize: 16 },
+    args: { walSegment: "seg", poolSize: 16, markDone: false },
+  });
+  assert.deepEqual(run(["wal-push", "--mark-done", "seg"]).selection, {
+    command: "wal-push",
+    args: { walSegment: "seg", poolSize: 8, markDone: true },
   });
   assert.deepEqual(run(["wal-fetch", "-p", "0", "seg", "dest"]).selection, {
     command: "wal-fetch",
@@ -365,7 +369,7 @@ Deno.test("parse: value handling", () => {
   );
   assert.deepEqual(run(["wal-push", "--", "-weird-name"]).selection, {
     command: "wal-push",
-    args: { walSegment: "-weird-name", poolSize: 8 },
+    args: { walSegment: "-weird-name", poolSize: 8, markDone: false },
   });
 });
 
