@@ -404,7 +404,7 @@ async function lzopSucceeds(args: string[]): Promise<boolean> {
 
 /** Ours as wal-push runs it: each 256 KiB block read straight into the codec's memory. */
 async function oursCompress(input: string, sink: WritableStream<Uint8Array>): Promise<void> {
-  await (await openLzopFileReadable(input)).pipeTo(sink);
+  await openLzopFileReadable(input).pipeTo(sink);
 }
 
 async function oursDecompress(input: string, sink: WritableStream<Uint8Array>): Promise<void> {

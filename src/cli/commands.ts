@@ -33,5 +33,7 @@ export type ConfiguredCommandName = Exclude<CommandName, "version">;
 
 /** Lazy loaders of the implemented subcommands. */
 export const COMMAND_LOADERS: { readonly [K in ConfiguredCommandName]?: CommandLoader<K> } = {
-  // "wal-push": () => import("../commands/wal_push.ts"),
+  "wal-push": () => import("../commands/wal_push.ts"),
+  "wal-fetch": () => import("../commands/wal_fetch.ts"),
+  "wal-prefetch": () => import("../commands/wal_prefetch.ts"),
 };

@@ -20,7 +20,7 @@ Deno.test("lzop file: compresses files of every size around the block size to th
       await Deno.writeFile(path, data, { mode: 0o600 });
       const mtime = new Date(1_700_000_000_000);
       await Deno.utime(path, mtime, mtime);
-      const compressed = await collect(await openLzopFileReadable(path));
+      const compressed = await collect(openLzopFileReadable(path));
       const decoder = new LzopDecoder();
       const out = concatBytes(decoder.push(compressed));
       decoder.finish();
@@ -57,4 +57,11 @@ Deno.test("lzop file: pushBlock refuses to mix with buffered push data", () => {
   encoder.push(new Uint8Array(10));
   assert.throws(() => encoder.pushBlock(5), /already buffered/);
   assert.throws(() => new LzopEncoder().pushBlock(LZO_BLOCK_MAX + 1), RangeError);
+});
+
+Deno.test("lzop file: a missing file errors the stream", async () => {
+  await assert.rejects(
+    collect(openLzopFileReadable("/nonexistent/wal-d/segment")),
+    Deno.errors.NotFound,
+  );
 });

@@ -1,0 +1,64 @@
+/**
+ * How wal-d starts another wal-d process (prefetch children): the same executable, the same
+ * permissions and the same global options.
+ *
+ * @module
+ */
+
+import { basename, dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { GlobalOptions } from "./types.ts";
+
+/** Permission flags wal-d runs with; scripts/wal-d and the compile task use the same set. */
+export const RUNTIME_PERMISSION_FLAGS = [
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-net",
+  "--allow-sys",
+  "--allow-run",
+] as const;
+
+/** The command that runs this wal-d again: the compiled binary, or `deno run ... mod.ts`. */
+export function selfCommand(): string[] {
+  const executable = Deno.execPath();
+  if (!/^deno(\.exe)?$/.test(basename(executable))) return [executable];
+  const main = fileURLToPath(Deno.mainModule);
+  const config = join(dirname(main), "deno.json");
+  let hasConfig = false;
+  try {
+    hasConfig = Deno.statSync(config).isFile;
+  } catch {
+    // running a copy without its deno.json
+  }
+  return [
+    executable,
+    "run",
+    "--quiet",
+    "--no-prompt",
+    ...RUNTIME_PERMISSION_FLAGS,
+    "--unstable-net",
+    ...(hasConfig ? ["--config", config] : []),
+    main,
+  ];
+}
+
+/** The global options as command-line arguments (the environment carries the rest). */
+export function globalArguments(globals: GlobalOptions): string[] {
+  const args: string[] = [];
+  const add = (flag: string, value: string | undefined) => {
+    if (value !== undefined) args.push(`${flag}=${value}`);
+  };
+  add("--aws-access-key-id", globals.awsAccessKeyId);
+  if (globals.awsInstanceProfile) args.push("--aws-instance-profile");
+  add("--wabs-account-name", globals.wabsAccountName);
+  add("--s3-prefix", globals.s3Prefix);
+  add("--wabs-prefix", globals.wabsPrefix);
+  add("--gs-prefix", globals.gsPrefix);
+  add("--file-prefix", globals.filePrefix);
+  add("--gpg-key-id", globals.gpgKeyId);
+  if (globals.terse) args.push("--terse");
+  add("--log-format", globals.logFormat);
+  add("--env-dir", globals.envDir);
+  return args;
+}

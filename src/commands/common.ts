@@ -1,0 +1,44 @@
+/** Helpers shared by the command modules. @module */
+
+import { dirname, join } from "node:path";
+import { UserError } from "../cli/errors.ts";
+import { walSegmentSizeOf } from "../pg/control.ts";
+import { StorageError } from "../storage/types.ts";
+
+/**
+ * Turns a classified storage failure into one clear log line (ERROR with the hint) and the
+ * command's exit code; anything else is rethrown (an unexpected failure: exit 2).
+ */
+export function asUserError(error: unknown, exitCode: number): never {
+  if (error instanceof UserError) {
+    if (error.exitCode === exitCode) throw error;
+    throw new UserError(error.message, {
+      detail: error.detail,
+      hint: error.hint,
+      exitCode,
+      cause: error,
+    });
+  }
+  if (error instanceof StorageError) {
+    const what = error.kind === "corrupt"
+      ? "archived data is corrupt"
+      : error.kind === "transient"
+      ? "storage is not responding (gave up after retries)"
+      : "storage refused the operation";
+    throw new UserError(`${what}: ${error.message}`, { hint: error.hint, exitCode, cause: error });
+  }
+  throw error;
+}
+
+/**
+ * The wal_segment_size of the cluster whose WAL directory is `walDir` (PostgreSQL runs archive and
+ * restore commands in the data directory, with `%p` inside pg_wal), or `null` when no readable
+ * pg_control is found.
+ */
+export async function segmentSizeNear(walDir: string): Promise<number | null> {
+  for (const dataDir of [join(walDir, ".."), dirname(walDir), "."]) {
+    const size = await walSegmentSizeOf(dataDir).catch(() => null);
+    if (size !== null) return size;
+  }
+  return null;
+}
