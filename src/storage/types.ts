@@ -29,8 +29,17 @@ export interface ListPage {
   cursor?: string;
 }
 
+/** Options every call accepts. */
+export interface CallOptions {
+  /**
+   * Aborts the call. The policy layer passes one to every backend call so that a call past its
+   * deadline is really cancelled (its request closed), not merely abandoned.
+   */
+  signal?: AbortSignal;
+}
+
 /** Options for {@linkcode ObjectStore.list}. */
-export interface ListOptions {
+export interface ListOptions extends CallOptions {
   /** Group keys below this delimiter into `prefixes` (usually "/"). */
   delimiter?: string;
   /** Continue after a previous page. */
@@ -46,7 +55,7 @@ export interface ListOptions {
 export type PutBody = Uint8Array | ReadableStream<Uint8Array> | (() => ReadableStream<Uint8Array>);
 
 /** Options for {@linkcode ObjectStore.put}. */
-export interface PutOptions {
+export interface PutOptions extends CallOptions {
   /** MIME type; WAL-E sets one only for the sentinel and extended_version.txt. */
   contentType?: string;
   /** Size in bytes when known in advance (lets a backend choose a single request). */
@@ -56,8 +65,8 @@ export interface PutOptions {
 }
 
 /** Options for {@linkcode ObjectStore.get}. */
-export interface GetOptions {
-  /** Aborts the download. */
+export interface GetOptions extends CallOptions {
+  /** Aborts the download (also once the stream is open: the stream then errors). */
   signal?: AbortSignal;
 }
 
@@ -87,11 +96,11 @@ export interface ObjectStore {
   /** Streams an object's bytes, or `null` when it does not exist. */
   get(key: string, options?: GetOptions): Promise<ReadableStream<Uint8Array> | null>;
   /** Size and modification time, or `null` when it does not exist. */
-  head(key: string): Promise<ObjectInfo | null>;
+  head(key: string, options?: CallOptions): Promise<ObjectInfo | null>;
   /** One page of the keys starting with `prefix`. */
   list(prefix: string, options?: ListOptions): Promise<ListPage>;
   /** Deletes keys (in batches the backend chooses); absent keys count as deleted. */
-  delete(keys: readonly string[]): Promise<DeleteResult>;
+  delete(keys: readonly string[], options?: CallOptions): Promise<DeleteResult>;
 }
 
 /** How a storage failure should be treated. */
