@@ -1,0 +1,220 @@
+// WAL archiving with real PostgreSQL servers: archive_command = wal-d wal-push, restore of a cold
+// copy with restore_command = wal-d wal-fetch (prefetch on), the overwrite refusal between two
+// clusters sharing a prefix, and a backlog of ready segments pushed ahead with the ledger.
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { decompressLzop } from "../../src/codec/lzop.ts";
+import {
+  cloneCluster,
+  type Cluster,
+  createCluster,
+  ignoreUnlessPg,
+  makePgUserTempDir,
+  type PgMajor,
+  recover,
+  waitFor,
+  WAL_D_LAUNCHER,
+  withCluster,
+} from "../_pg/cluster.ts";
+
+const ARCHIVE_SETTINGS = {
+  wal_level: "replica",
+  archive_mode: "on",
+  archive_command: `${WAL_D_LAUNCHER} wal-push %p`,
+};
+
+function storeEnv(store: string): Record<string, string> {
+  return { WALE_FILE_PREFIX: `file://localhost${store}`, WALE_LOG_DESTINATION: "stderr" };
+}
+
+/** Rows whose exact contents a restore must reproduce. */
+async function snapshot(pg: Cluster): Promise<string> {
+  const [row] = await pg.sql<{ n: string; s: string; h: string }>(
+    "SELECT count(*) AS n, sum(id) AS s, md5(string_agg(id || ':' || payload, ',' ORDER BY id)) AS h FROM t",
+  );
+  return `${row.n}|${row.s}|${row.h}`;
+}
+
+/** Switches to a new segment and waits until the archiver has archived the one it closed. */
+async function switchAndWaitArchived(pg: Cluster): Promise<string> {
+  const [{ name }] = await pg.sql<{ name: string }>(
+    "SELECT pg_walfile_name(pg_switch_wal()) AS name",
+  );
+  await waitFor(async () => {
+    const [row] = await pg.sql<{ last: string | null }>(
+      "SELECT last_archived_wal AS last FROM pg_stat_archiver",
+    );
+    return row.last !== null && row.last >= name;
+  }, { what: `segment ${name} archived`, cluster: pg, timeoutMs: 60_000 });
+  return name;
+}
+
+for (const [major, segmentMiB] of [[13, 16], [17, 1]] as [PgMajor, number][]) {
+  const name = `PostgreSQL ${major} (${segmentMiB} MiB segments): archive with wal-push under ` +
+    `load, restore a cold copy with wal-fetch and prefetch, same rows`;
+  Deno.test({
+    name,
+    ignore: await ignoreUnlessPg([major], name),
+    fn: () => archiveAndRecover(major, segmentMiB),
+  });
+}
+
+async function archiveAndRecover(major: PgMajor, segmentMiB: number): Promise<void> {
+  const store = await makePgUserTempDir(`wald-pg${major}-store-`);
+  const env = storeEnv(store);
+  try {
+    await withCluster({
+      major,
+      initdbArgs: [`--wal-segsize=${segmentMiB}`],
+      settings: ARCHIVE_SETTINGS,
+      env,
+    }, async (pg) => {
+      await pg.exec(`
+        CREATE TABLE t (id int PRIMARY KEY, payload text NOT NULL);
+        INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 2000) i;
+      `);
+      await pg.stop();
+      const copy = await cloneCluster(pg, { settings: { archive_mode: "off" }, env });
+      try {
+        await pg.start();
+        // Load: batches of writes, updates and deletes, each followed by a segment switch.
+        const archived: string[] = [];
+        for (let batch = 0; batch < 6; batch++) {
+          await pg.exec(`
+            INSERT INTO t SELECT i, repeat(md5(i::text), 8)
+              FROM generate_series(${3000 + batch * 3000}, ${5000 + batch * 3000}) i;
+            UPDATE t SET payload = payload || '-u${batch}' WHERE id % 7 = ${batch};
+            DELETE FROM t WHERE id % 11 = ${batch};
+          `);
+          archived.push(await switchAndWaitArchived(pg));
+        }
+        const expected = await snapshot(pg);
+        const [stats] = await pg.sql<{ failed: string }>(
+          "SELECT failed_count AS failed FROM pg_stat_archiver",
+        );
+        assert.equal(Number(stats.failed), 0, await pg.logTail());
+        for (const segment of archived) {
+          const object = await Deno.readFile(join(store, "wal_005", `${segment}.lzo`));
+          assert.equal(decompressLzop(object).length, segmentMiB * 1024 * 1024, segment);
+        }
+        await pg.stop();
+
+        // Everything the copy needs must come from the archive.
+        const walDir = join(copy.dataDir, "pg_wal");
+        for (const entry of Deno.readDirSync(walDir)) {
+          if (entry.isFile) await Deno.remove(join(walDir, entry.name));
+        }
+        await recover(copy, {
+          restoreCommand: `${WAL_D_LAUNCHER} wal-fetch %f %p`,
+          timeoutMs: 120_000,
+        });
+        assert.equal(await snapshot(copy), expected);
+        const log = await Deno.readTextFile((copy as Cluster).logFile);
+        assert.match(log, /action=wal-fetch .*state=complete/);
+        assert.match(log, /promoted prefetched wal segment/, "prefetch served segments");
+        assert.doesNotMatch(log, / ERROR +MSG:/);
+        const leftovers = [...Deno.readDirSync(walDir)].map((e) => e.name);
+        assert.ok(!leftovers.some((n) => n.includes("wal-d-tmp")), leftovers.join(" "));
+      } finally {
+        await copy.close();
+      }
+    });
+  } finally {
+    await Deno.remove(store, { recursive: true });
+  }
+}
+
+const refusalName = "PostgreSQL 17: a second cluster archiving into the same prefix is refused, " +
+  "and nothing is overwritten";
+Deno.test({
+  name: refusalName,
+  ignore: await ignoreUnlessPg([17], refusalName),
+  async fn() {
+    const store = await makePgUserTempDir("wald-pg17-shared-store-");
+    const env = storeEnv(store);
+    try {
+      await withCluster({ major: 17, settings: ARCHIVE_SETTINGS, env }, async (first) => {
+        await first.exec("CREATE TABLE t (id int PRIMARY KEY, payload text NOT NULL);");
+        const segment = await switchAndWaitArchived(first);
+        const object = join(store, "wal_005", `${segment}.lzo`);
+        const original = await Deno.readFile(object);
+        await withCluster({ major: 17, settings: ARCHIVE_SETTINGS, env }, async (second) => {
+          await second.exec("CREATE TABLE other (x int); INSERT INTO other VALUES (1);");
+          await second.sql("SELECT pg_switch_wal()");
+          await waitFor(async () => {
+            const [row] = await second.sql<{ failed: string }>(
+              "SELECT failed_count AS failed FROM pg_stat_archiver",
+            );
+            return Number(row.failed) >= 1;
+          }, { what: "the second cluster's archive_command to fail", cluster: second });
+          const log = await Deno.readTextFile(second.logFile);
+          assert.match(log, /refusing to overwrite an archived WAL file with different content/);
+        });
+        assert.deepEqual(await Deno.readFile(object), original, "the first copy is untouched");
+      });
+    } finally {
+      await Deno.remove(store, { recursive: true });
+    }
+  },
+});
+
+const backlogName = "PostgreSQL 13: a backlog of ready segments is pushed ahead in parallel and " +
+  "PostgreSQL's later calls are answered from the ledger";
+Deno.test({
+  name: backlogName,
+  ignore: await ignoreUnlessPg([13], backlogName),
+  async fn() {
+    const store = await makePgUserTempDir("wald-pg13-backlog-store-");
+    const env = storeEnv(store);
+    try {
+      // Archiving fails at first, so finished segments pile up as .ready.
+      const pg = await createCluster({
+        major: 13,
+        initdbArgs: ["--wal-segsize=1"],
+        settings: { ...ARCHIVE_SETTINGS, archive_command: "/bin/false" },
+        env,
+      });
+      try {
+        await pg.start();
+        await pg.exec("CREATE TABLE t (id int PRIMARY KEY, payload text NOT NULL);");
+        const switched: string[] = [];
+        for (let i = 0; i < 6; i++) {
+          await pg.sql(
+            `INSERT INTO t SELECT i, md5(i::text) FROM generate_series(${i * 1000}, ${
+              i * 1000 + 999
+            }) i`,
+          );
+          const [{ name }] = await pg.sql<{ name: string }>(
+            "SELECT pg_walfile_name(pg_switch_wal()) AS name",
+          );
+          switched.push(name);
+        }
+        await pg.configure({ archive_command: `${WAL_D_LAUNCHER} wal-push --pool-size 4 %p` });
+        await pg.reload();
+        const last = switched[switched.length - 1];
+        await waitFor(async () => {
+          const [row] = await pg.sql<{ last: string | null }>(
+            "SELECT last_archived_wal AS last FROM pg_stat_archiver",
+          );
+          return row.last !== null && row.last >= last;
+        }, { what: "the backlog archived", cluster: pg, timeoutMs: 60_000 });
+        for (const segment of switched) {
+          await Deno.stat(join(store, "wal_005", `${segment}.lzo`));
+        }
+        const log = await Deno.readTextFile(pg.logFile);
+        assert.match(log, /already archived by an earlier wal-push/);
+        // Every entry was consumed by PostgreSQL's own call for its segment.
+        const ledger = join(pg.dataDir, "pg_wal", ".wal-d", "pushed");
+        await waitFor(() => [...Deno.readDirSync(ledger)].length === 0, {
+          what: "the ledger to empty",
+          cluster: pg,
+        });
+      } finally {
+        await pg.close();
+      }
+    } finally {
+      await Deno.remove(store, { recursive: true });
+    }
+  },
+});
