@@ -17,19 +17,26 @@ export interface AtomicWriteOptions {
   signal?: AbortSignal;
 }
 
-/** Marker in temporary file names, so directory scans can tell them apart. */
-export const TEMP_MARKER = ".wal-d-tmp-";
+/** Temporary names: `.<name>.tmp-<12 hex digits>` (also the file store's, which never lists them). */
+const TEMP_NAME = /^\..+\.tmp-[0-9a-f]{12}$/;
 
-/** A fresh temporary path next to `path`: `<dir>/.<name>.wal-d-tmp-<random>`. */
-export function temporaryPathFor(path: string): string {
-  const random = crypto.getRandomValues(new Uint32Array(2));
-  const suffix = `${random[0].toString(16)}${random[1].toString(16)}`;
-  return join(dirname(path), `.${basename(path)}${TEMP_MARKER}${suffix}`);
+/** Whether a file name is one of wal-d's temporary names. */
+export function isTemporaryName(name: string): boolean {
+  return TEMP_NAME.test(name);
 }
 
-/** Whether a directory entry is one of our temporary files. */
-export function isTemporaryName(name: string): boolean {
-  return name.startsWith(".") && name.includes(TEMP_MARKER);
+/** The temporary name for a write of the file `name`, from 6 random bytes. */
+export function temporaryName(
+  name: string,
+  random: Uint8Array = crypto.getRandomValues(new Uint8Array(6)),
+): string {
+  const hex = Array.from(random.subarray(0, 6), (b) => b.toString(16).padStart(2, "0")).join("");
+  return `.${name}.tmp-${hex}`;
+}
+
+/** A fresh temporary path next to `path`. */
+export function temporaryPathFor(path: string): string {
+  return join(dirname(path), temporaryName(basename(path)));
 }
 
 /** fsyncs a directory, making renames and creations in it durable. */

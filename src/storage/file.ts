@@ -27,6 +27,7 @@
  *
  * @module
  */
+import { isTemporaryName, syncDirectory, temporaryName } from "../io/atomic_file.ts";
 import type { StoragePrefix } from "../config/types.ts";
 import { fileStorageRoot } from "../config/prefix.ts";
 import { fileReadable } from "../io/file_stream.ts";
@@ -56,20 +57,6 @@ export const LISTING_CACHE_MS = 60_000;
 const LISTING_CACHE_MIN_ENTRIES = 512;
 /** At most this many directories are kept. */
 const LISTING_CACHE_DIRECTORIES = 8;
-
-/** Names of temporary files: `.<name>.tmp-<12 hex digits>`. */
-const TEMP_NAME = /^\..+\.tmp-[0-9a-f]{12}$/;
-
-/** Whether a file name is one of this backend's temporary names (never listed). */
-export function isTemporaryName(name: string): boolean {
-  return TEMP_NAME.test(name);
-}
-
-/** The temporary name for an upload of the file `name`. */
-export function temporaryName(name: string, random: Uint8Array): string {
-  const hex = Array.from(random.subarray(0, 6), (b) => b.toString(16).padStart(2, "0")).join("");
-  return `.${name}.tmp-${hex}`;
-}
 
 /** Options of {@linkcode FileStore}. */
 export interface FileStoreOptions {
@@ -132,16 +119,6 @@ function describeCurrentUser(): string {
     ? `"${name}"`
     : `"${name}" (uid ${uid})`;
   return cachedUser;
-}
-
-/** Syncs a directory, so that entries created or renamed in it survive a crash. */
-async function syncDirectory(path: string): Promise<void> {
-  const directory = await Deno.open(path, { read: true });
-  try {
-    await directory.sync();
-  } finally {
-    directory.close();
-  }
 }
 
 async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
@@ -640,3 +617,5 @@ export class FileStore implements ObjectStore {
     });
   }
 }
+
+export { isTemporaryName, temporaryName };

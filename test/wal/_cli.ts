@@ -1,6 +1,7 @@
 /** Runs the wal-d CLI as PostgreSQL would: a separate process, checked by exit code and output. */
 
 import { join } from "node:path";
+import { RUNTIME_PERMISSION_FLAGS } from "../../src/cli/reinvoke.ts";
 
 const root = new URL("../../", import.meta.url).pathname;
 
@@ -21,12 +22,7 @@ export async function walD(
       "run",
       "--quiet",
       "--no-prompt",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      "--allow-net",
-      "--allow-sys",
-      "--allow-run",
+      ...RUNTIME_PERMISSION_FLAGS,
       "--unstable-net",
       "--config",
       join(root, "deno.json"),

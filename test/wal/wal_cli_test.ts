@@ -271,7 +271,7 @@ Deno.test("wal-fetch: a process killed midway leaves no destination file", async
       // Kill it as soon as its temporary file exists: between creating it and renaming it.
       for (let i = 0; i < 4000; i++) {
         const names = [...Deno.readDirSync(s.walDir)].map((e) => e.name);
-        if (names.some((n) => n.startsWith(".RECOVERYXLOG"))) {
+        if (names.some((n) => n.startsWith(".RECOVERYXLOG.tmp-"))) {
           try {
             child.kill("SIGKILL");
             killedMidway = true;

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { decompressLzop } from "../../src/codec/lzop.ts";
+import { isTemporaryName } from "../../src/io/atomic_file.ts";
 import {
   cloneCluster,
   type Cluster,
@@ -115,7 +116,7 @@ async function archiveAndRecover(major: PgMajor, segmentMiB: number): Promise<vo
         assert.match(log, /promoted prefetched wal segment/, "prefetch served segments");
         assert.doesNotMatch(log, / ERROR +MSG:/);
         const leftovers = [...Deno.readDirSync(walDir)].map((e) => e.name);
-        assert.ok(!leftovers.some((n) => n.includes("wal-d-tmp")), leftovers.join(" "));
+        assert.ok(!leftovers.some(isTemporaryName), leftovers.join(" "));
       } finally {
         await copy.close();
       }
