@@ -18,6 +18,7 @@ import { basename, dirname, join } from "node:path";
 import { UserError } from "../cli/errors.ts";
 import { LzopDecompressStream, LzopFormatError } from "../codec/lzop.ts";
 import { openLzopFileReadable } from "../codec/lzop_file.ts";
+import { LzopCompressionPool } from "../codec/lzop_pool.ts";
 import { streamsEqual } from "../io/compare.ts";
 import { openFileReadable } from "../io/file_stream.ts";
 import { classifyWalFileName, walKey } from "../layout/mod.ts";
@@ -32,6 +33,8 @@ export interface WalPushContext {
   log: Logger;
   /** The prefix's path, for the STRUCTURED `prefix=` field. */
   pathPrefix: string;
+  /** Produces a file's lzop stream; default: compress on this thread. */
+  compress?: (path: string) => ReadableStream<Uint8Array>;
 }
 
 /** Outcome of archiving one file. */
@@ -102,7 +105,8 @@ export async function pushWalFile(path: string, context: WalPushContext): Promis
   });
   const started = performance.now();
   // A factory, so that the storage policy can retry the upload from the start of the file.
-  await store.put(key, () => openLzopFileReadable(path));
+  const compress = context.compress ?? openLzopFileReadable;
+  await store.put(key, () => compress(path));
   const size = (await Deno.stat(path)).size;
   const seconds = Math.max((performance.now() - started) / 1000, 1e-6);
   const rate = (size / 1024 / seconds).toFixed(1);
@@ -186,10 +190,16 @@ export async function archiveWalFile(
     }
   }
 
+  // With files to push ahead, compress on every core (the requested file on this thread first).
+  const pool = extras.length > 0 ? new LzopCompressionPool() : undefined;
+  const pushContext: WalPushContext = pool
+    ? { ...context, compress: (file) => pool.compressFile(file) }
+    : context;
+
   const pushAhead = async (extra: string) => {
     const extraPath = join(walDir, extra);
     const before = await Deno.stat(extraPath);
-    await pushWalFile(extraPath, context);
+    await pushWalFile(extraPath, pushContext);
     if (options.markDone) {
       const status = join(walDir, "archive_status");
       await Deno.rename(join(status, `${extra}.ready`), join(status, `${extra}.done`));
@@ -198,10 +208,12 @@ export async function archiveWalFile(
     }
   };
 
-  const results = await Promise.allSettled([
-    pushWalFile(path, context),
-    ...extras.map(pushAhead),
-  ]);
+  let results: PromiseSettledResult<unknown>[];
+  try {
+    results = await Promise.allSettled([pushWalFile(path, pushContext), ...extras.map(pushAhead)]);
+  } finally {
+    pool?.close();
+  }
   results.slice(1).forEach((result, i) => {
     if (result.status === "rejected") {
       context.log.warning("could not push a ready WAL file ahead of time", {
