@@ -33,7 +33,12 @@ export const UNPROCESSED_EXCEPTION_MESSAGE =
   "An unprocessed exception has avoided all error handling";
 
 /** Subcommands for which WAL-E does not log `starting WAL-E` (spec §10). */
-const QUIET_START_COMMANDS: readonly CommandName[] = ["wal-push", "wal-fetch", "wal-prefetch"];
+const QUIET_START_COMMANDS: readonly CommandName[] = [
+  "wal-push",
+  "wal-fetch",
+  "wal-prefetch",
+  "wal-push-ahead",
+];
 
 /** Replaceable effects of the runner, for tests. Defaults use the real process. */
 export interface RunnerDependencies {

@@ -211,6 +211,21 @@ export const COMMAND_SPECS: Readonly<Record<CommandName, CommandSpec>> = {
     options: [],
     positionals: [{ name: "BASE_DIRECTORY" }, { name: "SEGMENT" }],
   },
+  "wal-push-ahead": {
+    name: "wal-push-ahead",
+    summary: "internal: push the ready WAL files of a WAL directory in the background",
+    options: [
+      poolSize(DEFAULT_POOL_SIZES["wal-push"]),
+      { long: "--mark-done", takesValue: false, help: "as wal-push --mark-done" },
+      {
+        long: "--exclude",
+        takesValue: true,
+        metavar: "NAME",
+        help: "a WAL file that the starting wal-push archives itself",
+      },
+    ],
+    positionals: [{ name: "WAL_DIRECTORY" }],
+  },
   "delete": {
     name: "delete",
     summary: "delete old backups and WAL (a dry run unless --confirm is given)",

@@ -394,6 +394,18 @@ function selectionFrom(scanResult: ScanResult, command: CommandName): CommandSel
         },
       };
     }
+    case "wal-push-ahead": {
+      const [walDirectory] = expectPositionals(spec, scanResult.positionals);
+      return {
+        command,
+        args: {
+          walDirectory,
+          poolSize: integerOption(scanResult, "--pool-size", 1, DEFAULT_POOL_SIZES["wal-push"]),
+          markDone: flagOption(values, "--mark-done"),
+          exclude: stringOption(values, "--exclude") ?? null,
+        },
+      };
+    }
     case "wal-prefetch": {
       const [baseDirectory, segment] = expectPositionals(spec, scanResult.positionals);
       return { command, args: { baseDirectory, segment } };

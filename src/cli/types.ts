@@ -12,6 +12,7 @@ export const COMMAND_NAMES = [
   "wal-push",
   "wal-fetch",
   "wal-prefetch",
+  "wal-push-ahead",
   "delete",
 ] as const;
 
@@ -110,6 +111,17 @@ export interface WalPrefetchArgs {
   segment: string;
 }
 
+/** `wal-push-ahead WAL_DIRECTORY` (internal: started detached by wal-push). */
+export interface WalPushAheadArgs {
+  walDirectory: string;
+  /** Uploads in flight at once (`--pool-size`, from the wal-push that started it). */
+  poolSize: number;
+  /** `--mark-done`, as given to wal-push. */
+  markDone: boolean;
+  /** `--exclude NAME`: the segment the starting wal-push archives itself. */
+  exclude: string | null;
+}
+
 /** What `delete` deletes. */
 export type DeleteTarget =
   | { kind: "before"; beforeSegmentExclusive: string }
@@ -137,6 +149,7 @@ export interface ArgsByCommand {
   "wal-push": WalPushArgs;
   "wal-fetch": WalFetchArgs;
   "wal-prefetch": WalPrefetchArgs;
+  "wal-push-ahead": WalPushAheadArgs;
   "delete": DeleteArgs;
 }
 

@@ -1,22 +1,71 @@
-/** `wal-d wal-push WAL_SEGMENT`: PostgreSQL's archive_command. @module */
+/**
+ * `wal-d wal-push WAL_SEGMENT`: PostgreSQL's archive_command.
+ *
+ * A file already pushed ahead is answered from the local ledger before the storage and codec
+ * modules are even loaded: during a catch-up PostgreSQL makes one call per file, and each must be
+ * cheap.
+ *
+ * @module
+ */
 
+import { dirname, isAbsolute, resolve } from "node:path";
+import { globalArguments, selfCommand } from "../cli/reinvoke.ts";
 import type { Invocation } from "../cli/types.ts";
 import type { Logger } from "../log/logger.ts";
-import { openStore } from "../storage/mod.ts";
-import { archiveWalFile } from "../wal/push.ts";
+import { answeredFromLedger, inspectWalFile, PushLedger } from "../wal/status.ts";
 import { asUserError } from "./common.ts";
 
 /** Archives the WAL file; exit 0 only once it is durably stored. */
 export async function run(inv: Invocation<"wal-push">, log: Logger): Promise<number> {
+  const path = inv.args.walSegment;
+  const uploadLog = log.getLogger("wal_e.worker.upload");
+  const ledgerContext = {
+    log: uploadLog,
+    pathPrefix: inv.prefix.pathPrefix,
+    prefixUrl: inv.prefix.url,
+  };
   try {
+    const { name, info } = await inspectWalFile(path);
+    if (await answeredFromLedger(new PushLedger(dirname(path)), name, info, ledgerContext)) {
+      return 0;
+    }
+    const [{ openStore }, { archiveWalFile }] = await Promise.all([
+      import("../storage/mod.ts"),
+      import("../wal/push.ts"),
+    ]);
     const store = await openStore(inv.config, log);
-    await archiveWalFile(inv.args.walSegment, {
-      store,
-      log: log.getLogger("wal_e.worker.upload"),
-      pathPrefix: inv.prefix.pathPrefix,
-    }, { poolSize: inv.args.poolSize, markDone: inv.args.markDone });
+    await archiveWalFile(path, { ...ledgerContext, store }, {
+      poolSize: inv.args.poolSize,
+      markDone: inv.args.markDone,
+      startPushAhead: (walDir, exclude) => startPushAhead(inv, walDir, exclude),
+    });
     return 0;
   } catch (error) {
     asUserError(error, 1);
+  }
+}
+
+/** Starts a detached `wal-push-ahead` process; false if it could not be started. */
+function startPushAhead(inv: Invocation<"wal-push">, walDir: string, exclude: string): boolean {
+  const command = selfCommand();
+  try {
+    const child = new Deno.Command(command[0], {
+      args: [
+        ...command.slice(1),
+        ...globalArguments(inv.globals),
+        "wal-push-ahead",
+        `--pool-size=${inv.args.poolSize}`,
+        ...(inv.args.markDone ? ["--mark-done"] : []),
+        `--exclude=${exclude}`,
+        isAbsolute(walDir) ? walDir : resolve(walDir),
+      ],
+      stdin: "null",
+      stdout: "null",
+      stderr: "inherit",
+    }).spawn();
+    child.unref();
+    return true;
+  } catch {
+    return false;
   }
 }

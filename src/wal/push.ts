@@ -14,17 +14,23 @@
  * @module
  */
 
-import { basename, dirname, join } from "node:path";
+import { dirname, join } from "node:path";
 import { UserError } from "../cli/errors.ts";
 import { LzopDecompressStream, LzopFormatError } from "../codec/lzop.ts";
 import { openLzopFileReadable } from "../codec/lzop_file.ts";
 import { LzopCompressionPool } from "../codec/lzop_pool.ts";
 import { streamsEqual } from "../io/compare.ts";
 import { openFileReadable } from "../io/file_stream.ts";
-import { classifyWalFileName, walKey } from "../layout/mod.ts";
+import { walKey } from "../layout/mod.ts";
 import type { Logger } from "../log/logger.ts";
 import type { ObjectStore } from "../storage/types.ts";
-import { PushLedger, readyWalNames } from "./status.ts";
+import {
+  answeredFromLedger,
+  inspectWalFile,
+  PushAheadState,
+  PushLedger,
+  readyWalNames,
+} from "./status.ts";
 
 /** What a wal-push needs. */
 export interface WalPushContext {
@@ -33,48 +39,14 @@ export interface WalPushContext {
   log: Logger;
   /** The prefix's path, for the STRUCTURED `prefix=` field. */
   pathPrefix: string;
+  /** The configured prefix URL: ledger entries are valid only for the prefix they name. */
+  prefixUrl: string;
   /** Produces a file's lzop stream; default: compress on this thread. */
   compress?: (path: string) => ReadableStream<Uint8Array>;
 }
 
 /** Outcome of archiving one file. */
 export type WalPushOutcome = "uploaded" | "already-archived";
-
-/** Checks that `path` names a WAL file and can be read; returns its name and stat. */
-export async function inspectWalFile(path: string): Promise<{ name: string; info: Deno.FileInfo }> {
-  const name = basename(path);
-  if (classifyWalFileName(name) === null) {
-    throw new UserError(`"${name}" is not the name of a WAL file`, {
-      detail:
-        `wal-push archives WAL segments, .history, .backup and .partial files; got "${path}".`,
-      hint: "Use archive_command = 'wal-d wal-push %p' so PostgreSQL passes the file's path.",
-    });
-  }
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.stat(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new UserError("could not find file for wal-push", {
-        detail: `The file "${path}" does not exist.`,
-        hint: "wal-push takes the path PostgreSQL passes as %p, relative to the data directory.",
-      });
-    }
-    if (error instanceof Deno.errors.PermissionDenied) {
-      throw new UserError("could not read file for wal-push", {
-        detail: `Permission denied reading "${path}".`,
-        hint: "Run wal-push as the operating system user that runs PostgreSQL.",
-      });
-    }
-    throw error;
-  }
-  if (!info.isFile) {
-    throw new UserError("wal-push needs a regular file", {
-      detail: `"${path}" is not a regular file.`,
-    });
-  }
-  return { name, info };
-}
 
 /** Archives one WAL file; see the module documentation for the guarantees. */
 export async function pushWalFile(path: string, context: WalPushContext): Promise<WalPushOutcome> {
@@ -148,12 +120,22 @@ export interface ArchiveOptions {
   poolSize: number;
   /** Rename `.ready` to `.done` for files pushed ahead, as WAL-E does (`--mark-done`). */
   markDone: boolean;
+  /**
+   * Starts the background pusher for the other ready files of `walDir` (all but `exclude`);
+   * returns false if it could not, and the files are then pushed in this process.
+   */
+  startPushAhead?: (walDir: string, exclude: string) => boolean;
 }
 
+/** How long a call waits for a background pusher to archive its file before doing it itself. */
+const PUSH_AHEAD_WAIT_MS = 120_000;
+
 /**
- * The wal-push command's work: archive `path` and, with a pool larger than one, other WAL files
- * PostgreSQL has marked ready, oldest first. Resolves when `path` is durably archived; a failure
- * to push another file is logged and does not fail the call.
+ * The wal-push command's work: resolves once `path` is durably archived. With a pool larger than
+ * one, the other files PostgreSQL has marked ready are pushed ahead, oldest first: by a
+ * background `wal-push-ahead` process when `startPushAhead` is given (so that PostgreSQL's calls
+ * overlap with the work), else in this process. A call for a file pushed ahead returns after a
+ * local ledger check; a failure to push another file never fails this call.
  */
 export async function archiveWalFile(
   path: string,
@@ -163,67 +145,77 @@ export async function archiveWalFile(
   const { name, info } = await inspectWalFile(path);
   const walDir = dirname(path);
   const ledger = new PushLedger(walDir);
+  if (await answeredFromLedger(ledger, name, info, context)) return;
 
-  if (await ledger.matches(name, info)) {
-    context.log.info("WAL file was already archived by an earlier wal-push", {
-      detail: `"${path}" was pushed ahead of PostgreSQL's request for it.`,
-      structured: {
-        action: "push-wal",
-        key: context.store.url(walKey(name)),
-        prefix: context.pathPrefix,
-        seg: name,
-        state: "skip",
-      },
-    });
-    await ledger.forget(name);
-    return;
+  // A background pusher may be archiving this very file: wait for it rather than do it twice.
+  const pushAhead = new PushAheadState(walDir);
+  if (await pushAhead.isActive()) {
+    const deadline = Date.now() + PUSH_AHEAD_WAIT_MS;
+    while (Date.now() < deadline && await pushAhead.isActive()) {
+      if (await pushAhead.takeFailure(name)) break;
+      if (await answeredFromLedger(ledger, name, info, context)) return;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    if (await answeredFromLedger(ledger, name, info, context)) return;
   }
 
-  const extras: string[] = [];
+  let extras: string[] = [];
   if (options.poolSize > 1) {
     for (const candidate of await readyWalNames(walDir)) {
-      if (extras.length >= options.poolSize - 1) break;
       if (candidate === name) continue;
       const candidateInfo = await statOrNull(join(walDir, candidate));
-      if (candidateInfo === null || await ledger.matches(candidate, candidateInfo)) continue;
+      if (candidateInfo === null) continue;
+      if (await ledger.matches(candidate, candidateInfo, context.prefixUrl)) continue;
       extras.push(candidate);
     }
+    if (extras.length > 0 && options.startPushAhead?.(walDir, name)) extras = [];
+    extras = extras.slice(0, options.poolSize - 1);
   }
 
-  // With files to push ahead, compress on every core (the requested file on this thread first).
+  // With files to push here, compress on every core (the requested file on this thread first).
   const pool = extras.length > 0 ? new LzopCompressionPool() : undefined;
   const pushContext: WalPushContext = pool
     ? { ...context, compress: (file) => pool.compressFile(file) }
     : context;
-
-  const pushAhead = async (extra: string) => {
-    const extraPath = join(walDir, extra);
-    const before = await Deno.stat(extraPath);
-    await pushWalFile(extraPath, pushContext);
-    if (options.markDone) {
-      const status = join(walDir, "archive_status");
-      await Deno.rename(join(status, `${extra}.ready`), join(status, `${extra}.done`));
-    } else {
-      await ledger.record(extra, before, walKey(extra));
-    }
-  };
-
+  const pushOne = (extra: string) => pushAheadOne(walDir, extra, pushContext, ledger, options);
   let results: PromiseSettledResult<unknown>[];
   try {
-    results = await Promise.allSettled([pushWalFile(path, pushContext), ...extras.map(pushAhead)]);
+    results = await Promise.allSettled([pushWalFile(path, pushContext), ...extras.map(pushOne)]);
   } finally {
     pool?.close();
   }
   results.slice(1).forEach((result, i) => {
-    if (result.status === "rejected") {
-      context.log.warning("could not push a ready WAL file ahead of time", {
-        detail: `${extras[i]}: ${messageOf(result.reason)}`,
-        hint: "PostgreSQL will ask for it again; nothing is lost.",
-      });
-    }
+    if (result.status === "rejected") warnPushAheadFailed(context.log, extras[i], result.reason);
   });
   await ledger.prune().catch(() => {});
   if (results[0].status === "rejected") throw results[0].reason;
+}
+
+/** Pushes one file ahead of PostgreSQL's call, then records it (or renames its .ready). */
+export async function pushAheadOne(
+  walDir: string,
+  name: string,
+  context: WalPushContext,
+  ledger: PushLedger,
+  options: { markDone: boolean },
+): Promise<void> {
+  const path = join(walDir, name);
+  const before = await Deno.stat(path);
+  await pushWalFile(path, context);
+  if (options.markDone) {
+    const status = join(walDir, "archive_status");
+    await Deno.rename(join(status, `${name}.ready`), join(status, `${name}.done`));
+  } else {
+    await ledger.record(name, before, context.prefixUrl, walKey(name));
+  }
+}
+
+/** Logs that a file could not be pushed ahead (PostgreSQL will ask for it; nothing is lost). */
+export function warnPushAheadFailed(log: Logger, name: string, reason: unknown): void {
+  log.warning("could not push a ready WAL file ahead of time", {
+    detail: `${name}: ${messageOf(reason)}`,
+    hint: "PostgreSQL will ask for it again; nothing is lost.",
+  });
 }
 
 async function statOrNull(path: string): Promise<Deno.FileInfo | null> {

@@ -10,12 +10,50 @@
  * @module
  */
 
-import { join } from "node:path";
+import { basename, join } from "node:path";
+import { UserError } from "../cli/errors.ts";
 import { syncDirectory, writeFileAtomic } from "../io/atomic_file.ts";
-import { classifyWalFileName } from "../layout/mod.ts";
+import { classifyWalFileName, walKey } from "../layout/mod.ts";
+import type { Logger } from "../log/logger.ts";
 
 /** Our directory inside pg_wal (WAL-E used `.wal-e`). */
 export const WALD_DIRECTORY = ".wal-d";
+
+/** Checks that `path` names a WAL file and can be read; returns its name and stat. */
+export async function inspectWalFile(path: string): Promise<{ name: string; info: Deno.FileInfo }> {
+  const name = basename(path);
+  if (classifyWalFileName(name) === null) {
+    throw new UserError(`"${name}" is not the name of a WAL file`, {
+      detail:
+        `wal-push archives WAL segments, .history, .backup and .partial files; got "${path}".`,
+      hint: "Use archive_command = 'wal-d wal-push %p' so PostgreSQL passes the file's path.",
+    });
+  }
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new UserError("could not find file for wal-push", {
+        detail: `The file "${path}" does not exist.`,
+        hint: "wal-push takes the path PostgreSQL passes as %p, relative to the data directory.",
+      });
+    }
+    if (error instanceof Deno.errors.PermissionDenied) {
+      throw new UserError("could not read file for wal-push", {
+        detail: `Permission denied reading "${path}".`,
+        hint: "Run wal-push as the operating system user that runs PostgreSQL.",
+      });
+    }
+    throw error;
+  }
+  if (!info.isFile) {
+    throw new UserError("wal-push needs a regular file", {
+      detail: `"${path}" is not a regular file.`,
+    });
+  }
+  return { name, info };
+}
 
 /** Names of WAL files with an `archive_status/<name>.ready` marker, oldest first. */
 export async function readyWalNames(walDir: string): Promise<string[]> {
@@ -38,6 +76,8 @@ export async function readyWalNames(walDir: string): Promise<string[]> {
 
 /** One ledger entry. */
 export interface PushedRecord {
+  /** The storage prefix URL the file was archived under. */
+  prefix: string;
   key: string;
   size: number;
   mtimeMs: number | null;
@@ -55,23 +95,27 @@ export class PushLedger {
     this.#dir = join(walDir, WALD_DIRECTORY, "pushed");
   }
 
-  /** Whether `name` was pushed ahead and the file is unchanged since. */
-  async matches(name: string, info: Deno.FileInfo): Promise<boolean> {
+  /** Whether `name` was pushed ahead to `prefix` and the file is unchanged since. */
+  async matches(name: string, info: Deno.FileInfo, prefix: string): Promise<boolean> {
     let record: PushedRecord;
     try {
       record = JSON.parse(await Deno.readTextFile(join(this.#dir, name)));
     } catch {
       return false;
     }
-    return record.size === info.size &&
+    return record.prefix === prefix && record.size === info.size &&
       record.mtimeMs === (info.mtime?.getTime() ?? null) &&
       record.ino === (info.ino ?? null);
   }
 
-  /** Records that `name` (as it was when `info` was taken) is durably archived under `key`. */
-  async record(name: string, info: Deno.FileInfo, key: string): Promise<void> {
+  /**
+   * Records that `name` (as it was when `info` was taken) is durably archived under `key` of
+   * `prefix`.
+   */
+  async record(name: string, info: Deno.FileInfo, prefix: string, key: string): Promise<void> {
     const created = await ensureDirectory(this.#dir);
     const entry: PushedRecord = {
+      prefix,
       key,
       size: info.size,
       mtimeMs: info.mtime?.getTime() ?? null,
@@ -114,5 +158,126 @@ async function ensureDirectory(dir: string): Promise<boolean> {
   } catch {
     await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
     return true;
+  }
+}
+
+/** What {@linkcode answeredFromLedger} needs to log its answer. */
+export interface LedgerContext {
+  log: Logger;
+  pathPrefix: string;
+  prefixUrl: string;
+}
+
+/** If the ledger says `name` is archived, logs the skip, drops the entry and returns true. */
+export async function answeredFromLedger(
+  ledger: PushLedger,
+  name: string,
+  info: Deno.FileInfo,
+  context: LedgerContext,
+): Promise<boolean> {
+  if (!(await ledger.matches(name, info, context.prefixUrl))) return false;
+  context.log.info("WAL file was already archived by an earlier wal-push", {
+    detail: `"${name}" was pushed ahead of PostgreSQL's request for it.`,
+    structured: {
+      action: "push-wal",
+      key: `${context.prefixUrl.replace(/\/+$/, "")}/${walKey(name)}`,
+      prefix: context.pathPrefix,
+      seg: name,
+      state: "skip",
+    },
+  });
+  await ledger.forget(name);
+  return true;
+}
+
+/** A push-ahead process's lock is stale when its heartbeat is older than this. */
+export const PUSH_AHEAD_STALE_MS = 10_000;
+/** How often a push-ahead process refreshes its lock. */
+export const PUSH_AHEAD_HEARTBEAT_MS = 2_000;
+
+/**
+ * Coordination between PostgreSQL's wal-push calls and the background `wal-push-ahead` process
+ * of a WAL directory: a lock (one pusher at a time, with a heartbeat), a marker per file in
+ * flight, and a marker per file the pusher could not archive (the foreground call then archives
+ * it itself and reports the real error).
+ */
+export class PushAheadState {
+  readonly #lock: string;
+  readonly #pushing: string;
+  readonly #failed: string;
+
+  constructor(walDir: string) {
+    const root = join(walDir, WALD_DIRECTORY);
+    this.#lock = join(root, "push-ahead.lock");
+    this.#pushing = join(root, "pushing");
+    this.#failed = join(root, "failed");
+  }
+
+  /** Takes the lock; false if a live pusher holds it. A stale lock is taken over. */
+  async acquire(): Promise<boolean> {
+    await Deno.mkdir(this.#pushing, { recursive: true, mode: 0o700 });
+    await Deno.mkdir(this.#failed, { recursive: true, mode: 0o700 });
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const file = await Deno.open(this.#lock, { write: true, createNew: true, mode: 0o600 });
+        await file.write(new TextEncoder().encode(`${Deno.pid}\n`));
+        file.close();
+        return true;
+      } catch (error) {
+        if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+        if (await this.isActive()) return false;
+        await Deno.remove(this.#lock).catch(() => {});
+      }
+    }
+    return false;
+  }
+
+  /** Refreshes the lock's heartbeat. */
+  async heartbeat(): Promise<void> {
+    const now = new Date();
+    await Deno.utime(this.#lock, now, now).catch(() => {});
+  }
+
+  async release(): Promise<void> {
+    await Deno.remove(this.#lock).catch(() => {});
+  }
+
+  /** Whether a live pusher holds the lock. */
+  async isActive(): Promise<boolean> {
+    try {
+      const info = await Deno.stat(this.#lock);
+      return Date.now() - (info.mtime?.getTime() ?? 0) < PUSH_AHEAD_STALE_MS;
+    } catch {
+      return false;
+    }
+  }
+
+  async markPushing(name: string): Promise<void> {
+    await Deno.writeFile(join(this.#pushing, name), new Uint8Array(0), { mode: 0o600 });
+  }
+
+  async donePushing(name: string, failed: boolean): Promise<void> {
+    if (failed) await Deno.writeFile(join(this.#failed, name), new Uint8Array(0)).catch(() => {});
+    await Deno.remove(join(this.#pushing, name)).catch(() => {});
+  }
+
+  /** Whether the pusher gave up on `name` (and forgets that, so the caller handles it). */
+  async takeFailure(name: string): Promise<boolean> {
+    try {
+      await Deno.remove(join(this.#failed, name));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Whether `name` is in flight in the pusher. */
+  async isPushing(name: string): Promise<boolean> {
+    try {
+      await Deno.stat(join(this.#pushing, name));
+      return true;
+    } catch {
+      return false;
+    }
   }
 }

@@ -7,6 +7,7 @@ import { scratch, segmentBytes, walD } from "./_cli.ts";
 const SEG1 = "000000010000000000000001";
 const SEG2 = "000000010000000000000002";
 const SEG3 = "000000010000000000000003";
+const SEG4 = "000000010000000000000004";
 
 function errorLines(stderr: string): string[] {
   return stderr.split("\n").filter((line) => / (ERROR|CRITICAL) /.test(line));
@@ -110,25 +111,37 @@ Deno.test("wal-push: bad input gives one clear line and exit 1, and writes nothi
   }
 });
 
+async function readyBacklog(walDir: string, names: string[]): Promise<void> {
+  for (const [i, name] of names.entries()) {
+    await Deno.writeFile(join(walDir, name), segmentBytes(i + 1, 1024 * 1024));
+    await Deno.writeTextFile(join(walDir, "archive_status", `${name}.ready`), "");
+  }
+}
+
+function listNames(dir: string): string[] {
+  return [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+}
+
 Deno.test("wal-push --pool-size: pushes ready segments ahead, leaves .ready alone, answers later calls locally", async () => {
   const s = await scratch();
   try {
     const names = [SEG1, SEG2, SEG3, "000000010000000000000004", "000000010000000000000005"];
-    for (const [i, name] of names.entries()) {
-      await Deno.writeFile(join(s.walDir, name), segmentBytes(i + 1, 1024 * 1024));
-      await Deno.writeTextFile(join(s.walDir, "archive_status", `${name}.ready`), "");
-    }
+    await readyBacklog(s.walDir, names);
+    // The call returns once SEG1 is stored; a background wal-push-ahead pushes the others
+    // (walD waits for it: it writes to the same stderr).
     const first = await walD(["wal-push", "--pool-size", "3", `pg_wal/${SEG1}`], {
       env: s.env,
       cwd: s.pgdata,
     });
     assert.equal(first.code, 0, first.stderr);
-    const stored = [...Deno.readDirSync(join(s.store, "wal_005"))].map((e) => e.name).sort();
-    assert.deepEqual(stored, [`${SEG1}.lzo`, `${SEG2}.lzo`, `${SEG3}.lzo`], "oldest first");
-    const status = [...Deno.readDirSync(join(s.walDir, "archive_status"))].map((e) => e.name);
-    assert.equal(status.filter((n) => n.endsWith(".ready")).length, 5, "no .ready renamed");
-    const ledger = [...Deno.readDirSync(join(s.walDir, ".wal-d", "pushed"))].map((e) => e.name);
-    assert.deepEqual(ledger.sort(), [SEG2, SEG3]);
+    assert.deepEqual(listNames(join(s.store, "wal_005")), names.map((n) => `${n}.lzo`));
+    const status = listNames(join(s.walDir, "archive_status"));
+    assert.deepEqual(status, names.map((n) => `${n}.ready`), "no .ready renamed");
+    assert.deepEqual(listNames(join(s.walDir, ".wal-d", "pushed")), names.slice(1));
+    for (const [i, name] of names.entries()) {
+      const object = await Deno.readFile(join(s.store, "wal_005", `${name}.lzo`));
+      assert.deepEqual(decompressLzop(object), segmentBytes(i + 1, 1024 * 1024), name);
+    }
 
     // PostgreSQL's own call for SEG2 returns from the ledger, without touching the store.
     await Deno.chmod(join(s.store, "wal_005"), 0o000);
@@ -139,7 +152,16 @@ Deno.test("wal-push --pool-size: pushes ready segments ahead, leaves .ready alon
     await Deno.chmod(join(s.store, "wal_005"), 0o700);
     assert.equal(second.code, 0, second.stderr);
     assert.match(second.stderr, /already archived by an earlier wal-push/);
-    assert.ok(!Deno.readDirSync(join(s.walDir, ".wal-d", "pushed")).some((e) => e.name === SEG2));
+    assert.ok(!listNames(join(s.walDir, ".wal-d", "pushed")).includes(SEG2));
+
+    // A ledger entry holds only for the prefix it names.
+    const otherStore = join(s.dir, "other-store");
+    const elsewhere = await walD(["wal-push", "-p", "1", `pg_wal/${SEG4}`], {
+      env: { WALE_FILE_PREFIX: `file://${otherStore}` },
+      cwd: s.pgdata,
+    });
+    assert.equal(elsewhere.code, 0, elsewhere.stderr);
+    await Deno.stat(join(otherStore, "wal_005", `${SEG4}.lzo`));
 
     // A changed file does not match its ledger entry: it is checked against the store.
     await Deno.writeFile(join(s.walDir, SEG3), segmentBytes(99, 1024 * 1024));
@@ -148,21 +170,35 @@ Deno.test("wal-push --pool-size: pushes ready segments ahead, leaves .ready alon
       cwd: s.pgdata,
     });
     assert.equal(changed.code, 1, "different content refused, not skipped");
+  } finally {
+    await s.cleanup();
+  }
+});
 
-    // --mark-done renames the .ready of segments pushed ahead, as WAL-E does; SEG3, whose new
-    // content is refused, keeps its .ready, and its failure does not fail the requested segment.
+Deno.test("wal-push --mark-done: renames the .ready of files pushed ahead, as WAL-E does", async () => {
+  const s = await scratch();
+  try {
+    const names = [SEG1, SEG2, SEG3, SEG4];
+    await readyBacklog(s.walDir, names);
+    // SEG3 is already archived with other content: its push fails and it stays ready.
+    await Deno.mkdir(join(s.store, "wal_005"), { recursive: true });
+    await Deno.writeFile(join(s.store, "wal_005", `${SEG3}.lzo`), compressLzop(segmentBytes(50)));
     const marked = await walD(["wal-push", "--mark-done", "-p", "8", `pg_wal/${SEG1}`], {
       env: s.env,
       cwd: s.pgdata,
     });
     assert.equal(marked.code, 0, marked.stderr);
     assert.match(marked.stderr, /WARNING +MSG: could not push a ready WAL file ahead of time/);
-    const after = [...Deno.readDirSync(join(s.walDir, "archive_status"))].map((e) => e.name);
-    for (const done of [SEG2, "000000010000000000000004", "000000010000000000000005"]) {
-      assert.ok(after.includes(`${done}.done`), `${done}: ${after.join(" ")}`);
-    }
-    assert.ok(after.includes(`${SEG3}.ready`), "a refused segment stays ready");
-    assert.ok(after.includes(`${SEG1}.ready`), "the requested segment is PostgreSQL's to mark");
+    assert.deepEqual(listNames(join(s.walDir, "archive_status")), [
+      `${SEG1}.ready`, // the requested file is PostgreSQL's to mark
+      `${SEG2}.done`,
+      `${SEG3}.ready`,
+      `${SEG4}.done`,
+    ]);
+    // PostgreSQL's later call for SEG3 gets the real error.
+    const refused = await walD(["wal-push", `pg_wal/${SEG3}`], { env: s.env, cwd: s.pgdata });
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /refusing to overwrite/);
   } finally {
     await s.cleanup();
   }

@@ -1,0 +1,80 @@
+/**
+ * The background pusher (`wal-d wal-push-ahead WAL_DIRECTORY`), started detached by a wal-push
+ * that finds other WAL files ready. It archives them oldest first, `poolSize` at a time, on every
+ * core (the compression pool), and records each one in the ledger only once it is durable, so
+ * that PostgreSQL's own calls for them return after a local check; it keeps going while new files
+ * become ready and exits when none is left. One pusher per WAL directory (a lock with a
+ * heartbeat); a file it cannot archive is marked failed, and PostgreSQL's call archives it itself
+ * and reports the error.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { LzopCompressionPool } from "../codec/lzop_pool.ts";
+import { pushAheadOne, type WalPushContext, warnPushAheadFailed } from "./push.ts";
+import { PUSH_AHEAD_HEARTBEAT_MS, PushAheadState, PushLedger, readyWalNames } from "./status.ts";
+
+/** Options of {@linkcode pushAheadLoop}. */
+export interface PushAheadOptions {
+  poolSize: number;
+  markDone: boolean;
+  /** A file the starting wal-push archives itself. */
+  exclude: string | null;
+}
+
+/** Runs the background pusher for `walDir`; returns at once if another one is running. */
+export async function pushAheadLoop(
+  walDir: string,
+  context: WalPushContext,
+  options: PushAheadOptions,
+): Promise<void> {
+  const state = new PushAheadState(walDir);
+  if (!(await state.acquire())) return;
+  const ledger = new PushLedger(walDir);
+  const pool = new LzopCompressionPool();
+  const pushContext: WalPushContext = { ...context, compress: (file) => pool.compressFile(file) };
+  const heartbeat = setInterval(() => state.heartbeat(), PUSH_AHEAD_HEARTBEAT_MS);
+  const inFlight = new Map<string, Promise<void>>();
+  const failed = new Set<string>();
+  try {
+    for (;;) {
+      if (inFlight.size < options.poolSize) {
+        for (const name of await candidates(walDir, ledger, context.prefixUrl)) {
+          if (inFlight.size >= options.poolSize) break;
+          if (name === options.exclude || inFlight.has(name) || failed.has(name)) continue;
+          await state.markPushing(name);
+          const job = pushAheadOne(walDir, name, pushContext, ledger, options)
+            .then(() => state.donePushing(name, false))
+            .catch(async (error) => {
+              failed.add(name);
+              warnPushAheadFailed(context.log, name, error);
+              await state.donePushing(name, true);
+            })
+            .finally(() => inFlight.delete(name));
+          inFlight.set(name, job);
+        }
+      }
+      if (inFlight.size === 0) break;
+      await Promise.race(inFlight.values());
+    }
+  } finally {
+    clearInterval(heartbeat);
+    pool.close();
+    await state.release();
+  }
+}
+
+/** Ready files not yet archived to this prefix, oldest first. */
+async function candidates(walDir: string, ledger: PushLedger, prefix: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const name of await readyWalNames(walDir)) {
+    try {
+      const info = await Deno.stat(join(walDir, name));
+      if (!(await ledger.matches(name, info, prefix))) out.push(name);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
