@@ -5,8 +5,7 @@
  * @module
  */
 
-import { basename, dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { basename, dirname, fromFileUrl, join } from "../io/path.ts";
 import type { GlobalOptions } from "./types.ts";
 
 /** Permission flags wal-d runs with; scripts/wal-d and the compile task use the same set. */
@@ -23,7 +22,7 @@ export const RUNTIME_PERMISSION_FLAGS = [
 export function selfCommand(): string[] {
   const executable = Deno.execPath();
   if (!/^deno(\.exe)?$/.test(basename(executable))) return [executable];
-  const main = fileURLToPath(Deno.mainModule);
+  const main = fromFileUrl(Deno.mainModule);
   const config = join(dirname(main), "deno.json");
   let hasConfig = false;
   try {

@@ -1,6 +1,6 @@
 /** Helpers shared by the command modules. @module */
 
-import { dirname, join } from "node:path";
+import { dirname, join } from "../io/path.ts";
 import { UserError } from "../cli/errors.ts";
 import { walSegmentSizeOf } from "../pg/control.ts";
 import { StorageError } from "../storage/types.ts";

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { dirname, isAbsolute, join, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "../io/path.ts";
 import { globalArguments, selfCommand } from "../cli/reinvoke.ts";
 import { UserError } from "../cli/errors.ts";
 import type { Invocation } from "../cli/types.ts";

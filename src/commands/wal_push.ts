@@ -8,7 +8,7 @@
  * @module
  */
 
-import { dirname, isAbsolute, resolve } from "node:path";
+import { dirname, isAbsolute, resolve } from "../io/path.ts";
 import { globalArguments, selfCommand } from "../cli/reinvoke.ts";
 import type { Invocation } from "../cli/types.ts";
 import type { Logger } from "../log/logger.ts";

@@ -24,7 +24,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../io/path.ts";
 import type { Lsn } from "../layout/lsn.ts";
 import { isValidWalSegmentSize } from "../layout/segment.ts";
 

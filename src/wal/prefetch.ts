@@ -13,7 +13,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../io/path.ts";
 import { isTemporaryName } from "../io/atomic_file.ts";
 import { isSegmentName } from "../layout/mod.ts";
 import { WALD_DIRECTORY } from "./status.ts";

@@ -14,7 +14,7 @@
  * @module
  */
 
-import { dirname, join } from "node:path";
+import { dirname, join } from "../io/path.ts";
 import { UserError } from "../cli/errors.ts";
 import { LzopDecompressStream, LzopFormatError } from "../codec/lzop.ts";
 import { openLzopFileReadable } from "../codec/lzop_file.ts";

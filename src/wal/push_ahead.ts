@@ -10,7 +10,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../io/path.ts";
 import { LzopCompressionPool } from "../codec/lzop_pool.ts";
 import { pushAheadOne, type WalPushContext, warnPushAheadFailed } from "./push.ts";
 import { PUSH_AHEAD_HEARTBEAT_MS, PushAheadState, PushLedger, readyWalNames } from "./status.ts";

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { basename, join } from "node:path";
+import { basename, join } from "../io/path.ts";
 import { UserError } from "../cli/errors.ts";
 import { syncDirectory, writeFileAtomic } from "../io/atomic_file.ts";
 import { classifyWalFileName, walKey } from "../layout/mod.ts";
