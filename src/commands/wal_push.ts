@@ -26,7 +26,9 @@ export async function run(inv: Invocation<"wal-push">, log: Logger): Promise<num
   };
   try {
     const { name, info } = await inspectWalFile(path);
-    if (await answeredFromLedger(new PushLedger(dirname(path)), name, info, ledgerContext)) {
+    const ledger = new PushLedger(dirname(path));
+    if (await answeredFromLedger(ledger, name, info, ledgerContext)) {
+      await ledger.prune().catch(() => {});
       return 0;
     }
     const [{ openStore }, { archiveWalFile }] = await Promise.all([

@@ -58,6 +58,7 @@ export async function pushAheadLoop(
       if (inFlight.size === 0) break;
       await Promise.race(inFlight.values());
     }
+    await ledger.prune().catch(() => {});
   } finally {
     clearInterval(heartbeat);
     pool.close();

@@ -132,7 +132,12 @@ export class PushLedger {
     await Deno.remove(join(this.#dir, name)).catch(() => {});
   }
 
-  /** Drops entries whose WAL file is gone (PostgreSQL removed or recycled it). */
+  /**
+   * Drops entries PostgreSQL no longer needs: those whose `archive_status/<name>.ready` is gone
+   * (PostgreSQL marked the file done after our answer, or removed it). An entry is kept while the
+   * file is still ready, even after a call was answered from it: until PostgreSQL renames the
+   * `.ready`, the entry is what tells the background pusher that the file is archived.
+   */
   async prune(): Promise<void> {
     let entries: Deno.DirEntry[];
     try {
@@ -142,7 +147,7 @@ export class PushLedger {
     }
     for (const entry of entries) {
       try {
-        await Deno.lstat(join(this.#walDir, entry.name));
+        await Deno.lstat(join(this.#walDir, "archive_status", `${entry.name}.ready`));
       } catch (error) {
         if (error instanceof Deno.errors.NotFound) await this.forget(entry.name);
       }
@@ -186,7 +191,6 @@ export async function answeredFromLedger(
       state: "skip",
     },
   });
-  await ledger.forget(name);
   return true;
 }
 

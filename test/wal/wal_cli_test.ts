@@ -152,7 +152,18 @@ Deno.test("wal-push --pool-size: pushes ready segments ahead, leaves .ready alon
     await Deno.chmod(join(s.store, "wal_005"), 0o700);
     assert.equal(second.code, 0, second.stderr);
     assert.match(second.stderr, /already archived by an earlier wal-push/);
-    assert.ok(!listNames(join(s.walDir, ".wal-d", "pushed")).includes(SEG2));
+    // The entry stays until PostgreSQL marks the file done (it tells the background pusher the
+    // file is archived); the next call drops it.
+    const pushed = join(s.walDir, ".wal-d", "pushed");
+    assert.ok(listNames(pushed).includes(SEG2));
+    const statusDir = join(s.walDir, "archive_status");
+    await Deno.rename(join(statusDir, `${SEG2}.ready`), join(statusDir, `${SEG2}.done`));
+    const third = await walD(["wal-push", "-p", "1", `pg_wal/${SEG3}`], {
+      env: s.env,
+      cwd: s.pgdata,
+    });
+    assert.equal(third.code, 0, third.stderr);
+    assert.ok(!listNames(pushed).includes(SEG2), listNames(pushed).join(" "));
 
     // A ledger entry holds only for the prefix it names.
     const otherStore = join(s.dir, "other-store");
@@ -164,8 +175,8 @@ Deno.test("wal-push --pool-size: pushes ready segments ahead, leaves .ready alon
     await Deno.stat(join(otherStore, "wal_005", `${SEG4}.lzo`));
 
     // A changed file does not match its ledger entry: it is checked against the store.
-    await Deno.writeFile(join(s.walDir, SEG3), segmentBytes(99, 1024 * 1024));
-    const changed = await walD(["wal-push", "-p", "1", `pg_wal/${SEG3}`], {
+    await Deno.writeFile(join(s.walDir, "000000010000000000000005"), segmentBytes(99, 1024 * 1024));
+    const changed = await walD(["wal-push", "-p", "1", "pg_wal/000000010000000000000005"], {
       env: s.env,
       cwd: s.pgdata,
     });

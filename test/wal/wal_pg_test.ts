@@ -205,7 +205,19 @@ Deno.test({
         }
         const log = await Deno.readTextFile(pg.logFile);
         assert.match(log, /already archived by an earlier wal-push/);
-        // Every entry was consumed by PostgreSQL's own call for its segment.
+        assert.doesNotMatch(log, /found the object already archived|already archived with the/);
+        // Entries are dropped once PostgreSQL has marked their files done: after one more
+        // segment, nothing is left.
+        await pg.sql("INSERT INTO t VALUES (-1, 'x')");
+        const [{ name: extra }] = await pg.sql<{ name: string }>(
+          "SELECT pg_walfile_name(pg_switch_wal()) AS name",
+        );
+        await waitFor(async () => {
+          const [row] = await pg.sql<{ last: string | null }>(
+            "SELECT last_archived_wal AS last FROM pg_stat_archiver",
+          );
+          return row.last !== null && row.last >= extra;
+        }, { what: "one more segment archived", cluster: pg });
         const ledger = join(pg.dataDir, "pg_wal", ".wal-d", "pushed");
         await waitFor(() => [...Deno.readDirSync(ledger)].length === 0, {
           what: "the ledger to empty",
