@@ -36,16 +36,23 @@ export async function pushAheadLoop(
   const pushContext: WalPushContext = { ...context, compress: (file) => pool.compressFile(file) };
   const heartbeat = setInterval(() => state.heartbeat(), PUSH_AHEAD_HEARTBEAT_MS);
   const inFlight = new Map<string, Promise<void>>();
+  // Names finished by this process: a candidate list read while a push was completing can still
+  // name it, after it has left `inFlight`.
+  const finished = new Set<string>();
   const failed = new Set<string>();
   try {
     for (;;) {
       if (inFlight.size < options.poolSize) {
         for (const name of await candidates(walDir, ledger, context.prefixUrl)) {
           if (inFlight.size >= options.poolSize) break;
-          if (name === options.exclude || inFlight.has(name) || failed.has(name)) continue;
+          if (name === options.exclude || inFlight.has(name)) continue;
+          if (finished.has(name) || failed.has(name)) continue;
           await state.markPushing(name);
           const job = pushAheadOne(walDir, name, pushContext, ledger, options)
-            .then(() => state.donePushing(name, false))
+            .then(() => {
+              finished.add(name);
+              return state.donePushing(name, false);
+            })
             .catch(async (error) => {
               failed.add(name);
               warnPushAheadFailed(context.log, name, error);

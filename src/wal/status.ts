@@ -146,6 +146,8 @@ export class PushLedger {
       return;
     }
     for (const entry of entries) {
+      // Only entries: a ledger write in progress (a temporary name) is not ours to remove.
+      if (classifyWalFileName(entry.name) === null) continue;
       try {
         await Deno.lstat(join(this.#walDir, "archive_status", `${entry.name}.ready`));
       } catch (error) {
