@@ -31,7 +31,13 @@ export async function inspectWalFile(path: string): Promise<{ name: string; info
   }
   let info: Deno.FileInfo;
   try {
-    info = await Deno.stat(path);
+    // Open it, not just stat it: a file we cannot read must fail here, with a clear message.
+    const file = await Deno.open(path, { read: true });
+    try {
+      info = await file.stat();
+    } finally {
+      file.close();
+    }
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
       throw new UserError("could not find file for wal-push", {

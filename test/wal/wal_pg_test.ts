@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { decompressLzop } from "../../src/codec/lzop.ts";
 import { isTemporaryName } from "../../src/io/atomic_file.ts";
 import {
+  chownToPgUser,
   cloneCluster,
   type Cluster,
   createCluster,
@@ -14,6 +15,7 @@ import {
   makePgUserTempDir,
   type PgMajor,
   recover,
+  runAsPgUser,
   waitFor,
   WAL_D_LAUNCHER,
   withCluster,
@@ -228,6 +230,35 @@ Deno.test({
       }
     } finally {
       await Deno.remove(store, { recursive: true });
+    }
+  },
+});
+
+const unreadableName = "wal-push: a WAL file its user cannot read gives one clear line and exit 1";
+Deno.test({
+  name: unreadableName,
+  ignore: await ignoreUnlessPg([17], unreadableName),
+  async fn() {
+    // Root reads everything, so run wal-push as the unprivileged PostgreSQL user.
+    const dir = await makePgUserTempDir("wald-unreadable-");
+    try {
+      const walDir = join(dir, "pg_wal");
+      await Deno.mkdir(walDir);
+      await chownToPgUser(walDir);
+      const segment = join(walDir, "000000010000000000000001");
+      await Deno.writeFile(segment, new Uint8Array(1024), { mode: 0o000 });
+      if (Deno.uid() === 0) await Deno.chown(segment, 0, 0);
+      const result = await runAsPgUser([WAL_D_LAUNCHER, "wal-push", segment], {
+        env: storeEnv(join(dir, "store")),
+      });
+      assert.equal(result.code, 1, result.stderr);
+      const errors = result.stderr.split("\n").filter((line) => / ERROR /.test(line));
+      assert.equal(errors.length, 1, result.stderr);
+      assert.match(result.stderr, /MSG: could not read file for wal-push/);
+      assert.match(result.stderr, /HINT: Run wal-push as the operating system user/);
+      await assert.rejects(Deno.stat(join(dir, "store", "wal_005")), Deno.errors.NotFound);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
     }
   },
 });
