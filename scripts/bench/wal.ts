@@ -23,6 +23,7 @@
  * @module
  */
 
+import { RUNTIME_PERMISSION_FLAGS } from "../../src/cli/reinvoke.ts";
 import { join } from "node:path";
 import {
   type Cluster,
@@ -868,12 +869,7 @@ async function measureLatency(set: DataSet, context: LatencyContext): Promise<La
     "run",
     "--quiet",
     "--no-prompt",
-    "--allow-read",
-    "--allow-write",
-    "--allow-env",
-    "--allow-net",
-    "--allow-sys",
-    "--allow-run",
+    ...RUNTIME_PERMISSION_FLAGS,
     "--unstable-net",
     "--config",
     join(PROJECT_ROOT, "deno.json"),

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { fileCloser } from "../io/file_stream.ts";
+import { fileCloser, readFullSync } from "../io/file_stream.ts";
 import { LZO_BLOCK_MAX } from "./lzo.ts";
 import { LzopEncoder, type LzopWriterOptions } from "./lzop.ts";
 
@@ -32,11 +32,7 @@ export function lzopFileReadable(
       const block = encoder.blockInput;
       let filled = 0;
       try {
-        while (filled < LZO_BLOCK_MAX) {
-          const n = file.readSync(block.subarray(filled));
-          if (n === null) break;
-          filled += n;
-        }
+        filled = readFullSync(file, block);
       } catch (error) {
         close();
         controller.error(error);

@@ -22,6 +22,28 @@ export interface FileReadableOptions {
   autoClose?: boolean;
 }
 
+/** Reads into `buffer` until it is full or the file ends; returns the bytes read. */
+export async function readFull(file: Deno.FsFile, buffer: Uint8Array): Promise<number> {
+  let filled = 0;
+  while (filled < buffer.length) {
+    const n = await file.read(buffer.subarray(filled));
+    if (n === null) break;
+    filled += n;
+  }
+  return filled;
+}
+
+/** {@linkcode readFull}, synchronously. */
+export function readFullSync(file: Deno.FsFile, buffer: Uint8Array): number {
+  let filled = 0;
+  while (filled < buffer.length) {
+    const n = file.readSync(buffer.subarray(filled));
+    if (n === null) break;
+    filled += n;
+  }
+  return filled;
+}
+
 /**
  * Returns a function that closes `file` the first time it is called (when `autoClose` is true),
  * for stream sources that end, fail or are cancelled.
@@ -49,11 +71,7 @@ export function fileReadable(
       let filled = 0;
       try {
         // Fill the whole chunk unless the file ends: short reads would shrink every later step.
-        while (filled < chunkBytes) {
-          const n = await file.read(buffer.subarray(filled));
-          if (n === null) break;
-          filled += n;
-        }
+        filled = await readFull(file, buffer);
       } catch (error) {
         close();
         controller.error(error);
