@@ -343,6 +343,73 @@ Deno.test("wal-fetch: a process killed midway leaves no destination file", async
   }
 });
 
+Deno.test("wal-fetch --prefetch: next segments are fetched ahead and promoted; a partial one is never served", async () => {
+  const s = await scratch();
+  try {
+    // A real PostgreSQL 17 control file with 1 MiB segments: wal-fetch reads the segment size.
+    await Deno.mkdir(join(s.pgdata, "global"));
+    await Deno.copyFile(
+      new URL("../fixtures/pg_control/17-1-initdb.pg_control", import.meta.url),
+      join(s.pgdata, "global", "pg_control"),
+    );
+    const size = 1024 * 1024;
+    const names = [SEG1, SEG2, SEG3, SEG4];
+    for (const [i, name] of names.entries()) {
+      await Deno.writeFile(join(s.walDir, name), segmentBytes(i + 10, size));
+      assert.equal(
+        (await walD(["wal-push", "-p", "1", join(s.walDir, name)], { env: s.env })).code,
+        0,
+      );
+      await Deno.remove(join(s.walDir, name));
+    }
+    const fetch = (name: string) =>
+      walD(["wal-fetch", "--prefetch", "2", name, "pg_wal/RECOVERYXLOG"], {
+        env: s.env,
+        cwd: s.pgdata,
+      });
+
+    const first = await fetch(SEG1);
+    assert.equal(first.code, 0, first.stderr);
+    assert.deepEqual(await Deno.readFile(join(s.walDir, "RECOVERYXLOG")), segmentBytes(10, size));
+    // Detached wal-prefetch processes bring SEG2 and SEG3 (1 MiB segments: the names follow
+    // from the size in pg_control).
+    const prefetchDir = join(s.walDir, ".wal-d", "prefetch");
+    for (let i = 0; i < 200; i++) {
+      const have = [...Deno.readDirSync(prefetchDir)].map((e) => e.name);
+      if (have.includes(SEG2) && have.includes(SEG3)) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal((await Deno.stat(join(prefetchDir, SEG2))).size, size);
+
+    const second = await fetch(SEG2);
+    assert.equal(second.code, 0, second.stderr);
+    assert.match(second.stderr, /MSG: promoted prefetched wal segment/);
+    assert.deepEqual(await Deno.readFile(join(s.walDir, "RECOVERYXLOG")), segmentBytes(11, size));
+
+    // A truncated prefetched copy of SEG3 is not served: it is dropped and SEG3 downloaded.
+    for (
+      let i = 0;
+      i < 200 && (await Deno.stat(join(prefetchDir, SEG3)).catch(() => null)) === null;
+      i++
+    ) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await Deno.truncate(join(prefetchDir, SEG3), size / 2);
+    const third = await fetch(SEG3);
+    assert.equal(third.code, 0, third.stderr);
+    assert.doesNotMatch(third.stderr, /promoted prefetched/);
+    assert.deepEqual(await Deno.readFile(join(s.walDir, "RECOVERYXLOG")), segmentBytes(12, size));
+    // Let the last detached prefetches finish before the scratch directory goes away.
+    for (let i = 0; i < 100; i++) {
+      const running = [...Deno.readDirSync(join(prefetchDir, "running"))];
+      if (running.length === 0) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  } finally {
+    await s.cleanup();
+  }
+});
+
 interface WalFixture {
   variants: Record<string, {
     wal_objects: Record<string, { name: string; size: number; sha256: string }>;
