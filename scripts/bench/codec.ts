@@ -15,6 +15,7 @@
  * @module
  */
 
+import { scanBenchArgs } from "./args.ts";
 import { createHash } from "node:crypto";
 import { LZO_BLOCK_MAX, LzoCodec } from "../../src/codec/lzo.ts";
 import {
@@ -163,26 +164,16 @@ const USAGE = "usage: deno task bench:codec [--json PATH] [--table-mb N]\n" +
 /** Parses `--json PATH` and `--table-mb N` (for quick runs; the benchmark's size is 200). */
 export function parseOptions(args: string[]): BenchOptions {
   const options: BenchOptions = { tableBytes: 200 * MB };
-  for (let i = 0; i < args.length; i++) {
-    const [flag, inline] = args[i].split(/=(.*)/s, 2);
-    const value = () => {
-      const v = inline ?? args[++i];
-      if (v === undefined) throw new Error(`${flag} needs a value; ${USAGE}`);
-      return v;
-    };
-    if (flag === "--help" || flag === "-h") {
-      console.log(USAGE);
-      Deno.exit(0);
-    } else if (flag === "--json") {
+  scanBenchArgs(args, USAGE, (flag, value) => {
+    if (flag === "--json") {
       options.jsonPath = value();
     } else if (flag === "--table-mb") {
       const mb = Number(value());
       if (!(mb > 0)) throw new Error(`--table-mb must be a positive number; ${USAGE}`);
       options.tableBytes = mb * MB;
-    } else {
-      throw new Error(`unknown argument ${args[i]}; ${USAGE}`);
-    }
-  }
+    } else return false;
+    return true;
+  });
   return options;
 }
 

@@ -23,6 +23,7 @@
  * @module
  */
 
+import { scanBenchArgs } from "./args.ts";
 import { RUNTIME_PERMISSION_FLAGS } from "../../src/cli/reinvoke.ts";
 import { join } from "node:path";
 import {
@@ -244,17 +245,8 @@ export function parseOptions(args: string[]): BenchOptions {
     }
     return n;
   };
-  for (let i = 0; i < args.length; i++) {
-    const [flag, inline] = args[i].split(/=(.*)/s, 2);
-    const value = () => {
-      const v = inline ?? args[++i];
-      if (v === undefined) throw new Error(`${flag} needs a value; ${USAGE}`);
-      return v;
-    };
-    if (flag === "--help" || flag === "-h") {
-      console.log(USAGE);
-      Deno.exit(0);
-    } else if (flag === "--json") {
+  scanBenchArgs(args, USAGE, (flag, value) => {
+    if (flag === "--json") {
       options.jsonPath = value();
     } else if (flag === "--runs") {
       options.runs = positive(flag, value(), 1000);
@@ -270,10 +262,9 @@ export function parseOptions(args: string[]): BenchOptions {
       options.major = major as PgMajor;
     } else if (flag === "--no-pg") {
       options.noPg = true;
-    } else {
-      throw new Error(`unknown argument ${args[i]}; ${USAGE}`);
-    }
-  }
+    } else return false;
+    return true;
+  });
   return options;
 }
 
