@@ -63,17 +63,28 @@ export function storagePolicyFromConfig(
 }
 
 /** The backend of `prefix`, without the policy. */
-async function openBackend(prefix: StoragePrefix, source: string | null): Promise<ObjectStore> {
+async function openBackend(
+  config: Config,
+  prefix: StoragePrefix,
+  source: string | null,
+): Promise<ObjectStore> {
   switch (prefix.scheme) {
     case "file": {
       const { FileStore } = await import("./file.ts");
       return FileStore.fromPrefix(prefix);
     }
+    case "s3": {
+      // Settings are checked before the SDK is loaded: a configuration error costs no SDK start.
+      const { resolveS3Settings } = await import("./s3_config.ts");
+      const settings = resolveS3Settings(config, prefix);
+      const { S3Store } = await import("./s3.ts");
+      return new S3Store(settings);
+    }
     default: {
       const from = source === null ? "" : ` (from ${source})`;
       throw new UserError(
         `the "${prefix.scheme}" storage backend of prefix "${prefix.url}"${from} is not ` +
-          "supported yet by this build; only file:// prefixes work so far",
+          "supported yet by this build; only file:// and s3:// prefixes work so far",
       );
     }
   }
@@ -90,6 +101,6 @@ export async function openStore(
 ): Promise<ObjectStore> {
   const prefix = requirePrefix(config);
   const policy = { ...storagePolicyFromConfig(config), ...options.policy };
-  const backend = await openBackend(prefix, config.prefixSource);
+  const backend = await openBackend(config, prefix, config.prefixSource);
   return withPolicy(backend, policy, log, options.runtime);
 }

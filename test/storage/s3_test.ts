@@ -1,0 +1,429 @@
+import assert from "node:assert/strict";
+import { UserError } from "../../src/cli/errors.ts";
+import { EffectiveEnvironment } from "../../src/config/environment.ts";
+import { type ConfigOptions, resolveConfig } from "../../src/config/resolve.ts";
+import type { Config } from "../../src/config/types.ts";
+import { openStore, type StoragePolicy } from "../../src/storage/mod.ts";
+import { parseS3Endpoint, resolveS3Settings } from "../../src/storage/s3_config.ts";
+import { s3Error } from "../../src/storage/s3.ts";
+import { S3ServiceException } from "@aws-sdk/client-s3";
+import { type ObjectStore, StorageError } from "../../src/storage/types.ts";
+import { S3RVER_KEY, s3rverUnavailable, startS3rver } from "./_s3rver.ts";
+import { segmentBytes, walD } from "../wal/_cli.ts";
+
+Deno.env.set("AWS_EC2_METADATA_DISABLED", "true");
+
+const NO_OPTIONS: ConfigOptions = { awsInstanceProfile: false, terse: false };
+const unavailable = await s3rverUnavailable();
+if (unavailable !== null) console.log(`SKIP s3rver tests: ${unavailable}`);
+const s3rverTest = { ignore: unavailable !== null, sanitizeResources: false, sanitizeOps: false };
+
+function config(vars: Record<string, string>): Config {
+  return resolveConfig(NO_OPTIONS, new EffectiveEnvironment(vars));
+}
+
+function s3Env(endpoint: string, prefix = "s3://wald-test/some/prefix"): Record<string, string> {
+  return {
+    WALE_S3_PREFIX: prefix,
+    WALE_S3_ENDPOINT: endpoint,
+    AWS_REGION: "us-east-1",
+    AWS_ACCESS_KEY_ID: S3RVER_KEY,
+    AWS_SECRET_ACCESS_KEY: S3RVER_KEY,
+    AWS_EC2_METADATA_DISABLED: "true",
+  };
+}
+
+const FAST: Partial<StoragePolicy> = {
+  maxAttempts: 3,
+  callTimeoutMs: 2000,
+  idleTimeoutMs: 2000,
+  budgetMs: 4000,
+  backoffBaseMs: 10,
+  backoffCapMs: 50,
+};
+
+async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+async function getBytes(store: ObjectStore, key: string): Promise<Uint8Array | null> {
+  const stream = await store.get(key);
+  return stream === null ? null : await readAll(stream);
+}
+
+async function sha256(bytes: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** A deterministic stream of `size` bytes in 1 MiB chunks, never held whole. */
+function patternStream(size: number): ReadableStream<Uint8Array> {
+  let sent = 0;
+  return new ReadableStream({
+    pull(controller) {
+      if (sent >= size) return controller.close();
+      const chunk = new Uint8Array(Math.min(1 << 20, size - sent));
+      for (let i = 0; i < chunk.length; i += 4096) chunk[i] = ((sent + i) / 4096) & 0xff;
+      sent += chunk.length;
+      controller.enqueue(chunk);
+    },
+  });
+}
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  return await promise.then(() => assert.fail("expected a rejection"), (e) => e);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Settings (no server)
+
+Deno.test("WALE_S3_ENDPOINT: WAL-E's six forms parse; anything else is one clear UserError", () => {
+  assert.deepEqual(parseS3Endpoint("http+path://127.0.0.1:9000"), {
+    protocol: "http",
+    format: "path",
+    host: "127.0.0.1",
+    port: 9000,
+  });
+  assert.deepEqual(parseS3Endpoint("https+virtualhost://S3.example.com"), {
+    protocol: "https",
+    format: "virtualhost",
+    host: "s3.example.com",
+    port: null,
+  });
+  assert.equal(parseS3Endpoint("https+subdomain://[::1]:443").host, "[::1]");
+  for (
+    const bad of [
+      "s3.example.com",
+      "https://s3.example.com",
+      "ftp+path://h",
+      "https+pathx://h",
+      "https+path://user:secretpw@h",
+      "https+path://h/some/path",
+      "https+path://h/",
+      "https+path://h?x=1",
+      "https+path://h:99999",
+      "https+path://",
+    ]
+  ) {
+    const error = (() => {
+      try {
+        parseS3Endpoint(bad);
+      } catch (e) {
+        return e;
+      }
+    })();
+    assert.ok(error instanceof UserError, bad);
+    assert.match(error.message, /^WALE_S3_ENDPOINT /);
+    assert.ok(error.message.includes("<http|https>+<virtualhost|path|subdomain>://host[:port]"));
+    assert.ok(!error.message.includes("\n"));
+    assert.ok(!error.message.includes("secretpw"), "userinfo is not echoed");
+  }
+});
+
+Deno.test("S3 settings: WAL-E's errors for missing region/endpoint and keys", async () => {
+  const prefix = "s3://bucket/p";
+  const cases: [Record<string, string>, RegExp, RegExp][] = [
+    [
+      { WALE_S3_PREFIX: prefix, AWS_ACCESS_KEY_ID: "k", AWS_SECRET_ACCESS_KEY: "s" },
+      /^must define one of AWS_REGION or WALE_S3_ENDPOINT$/,
+      /AWS_REGION/,
+    ],
+    [
+      { WALE_S3_PREFIX: prefix, AWS_REGION: "us-east-1", AWS_SECRET_ACCESS_KEY: "s" },
+      /^AWS Access Key credential is required but not provided$/,
+      /--aws-access-key-id.*AWS_ACCESS_KEY_ID/,
+    ],
+    [
+      { WALE_S3_PREFIX: prefix, AWS_REGION: "us-east-1", AWS_ACCESS_KEY_ID: "k" },
+      /^AWS Secret Key credential is required but not provided$/,
+      /AWS_SECRET_ACCESS_KEY/,
+    ],
+    [
+      { WALE_S3_PREFIX: prefix, WALE_S3_ENDPOINT: "https://h", AWS_ACCESS_KEY_ID: "k" },
+      /^WALE_S3_ENDPOINT URI scheme is invalid/,
+      /https\+path/,
+    ],
+  ];
+  for (const [vars, message, hint] of cases) {
+    const error = await rejection(openStore(config(vars)));
+    assert.ok(error instanceof UserError, String(error));
+    assert.equal(error.exitCode, 1);
+    assert.match(error.message, message);
+    assert.match(error.hint ?? "", hint);
+  }
+  // The instance profile needs no keys; a session token comes from either variable.
+  const profile = resolveConfig(
+    { ...NO_OPTIONS, awsInstanceProfile: true },
+    new EffectiveEnvironment({ WALE_S3_PREFIX: prefix, AWS_REGION: "eu-west-1" }),
+  );
+  assert.equal(resolveS3Settings(profile, profile.prefix!).credentials, "instance-profile");
+  const withToken = config({
+    WALE_S3_PREFIX: prefix,
+    AWS_REGION: "eu-west-1",
+    AWS_ACCESS_KEY_ID: "k",
+    AWS_SECRET_ACCESS_KEY: "s",
+    AWS_SESSION_TOKEN: "tok",
+    WALE_S3_STORAGE_CLASS: "STANDARD_IA",
+  });
+  const settings = resolveS3Settings(withToken, withToken.prefix!);
+  assert.deepEqual(settings.credentials, {
+    accessKeyId: "k",
+    secretAccessKey: "s",
+    sessionToken: "tok",
+  });
+  assert.equal(settings.storageClass, "STANDARD_IA");
+  assert.equal(settings.pathPrefix, "p/");
+  assert.deepEqual(settings.encryption, { mode: "AES256" });
+  const kms = config({
+    WALE_S3_PREFIX: prefix,
+    AWS_REGION: "eu-west-1",
+    AWS_ACCESS_KEY_ID: "k",
+    AWS_SECRET_ACCESS_KEY: "s",
+    WALE_S3_SSE: "aws:kms",
+    WALE_S3_SSE_KMS_ID: "alias/wal",
+  });
+  assert.deepEqual(resolveS3Settings(kms, kms.prefix!).encryption, {
+    mode: "aws:kms",
+    kmsKeyId: "alias/wal",
+  });
+});
+
+Deno.test("S3 errors: credentials, bucket and region problems are permanent; 5xx and throttling transient", () => {
+  const settings = resolveS3Settings(
+    config(s3Env("http+path://127.0.0.1:1")),
+    config(s3Env("http+path://127.0.0.1:1")).prefix!,
+  );
+  const make = (name: string, status: number) =>
+    new S3ServiceException({
+      name,
+      $fault: status >= 500 ? "server" : "client",
+      $metadata: { httpStatusCode: status },
+      message: `${name} happened`,
+    });
+  const cases: [string, number, "permanent" | "transient", RegExp | null][] = [
+    ["SignatureDoesNotMatch", 403, "permanent", /AWS_SECRET_ACCESS_KEY/],
+    ["InvalidAccessKeyId", 403, "permanent", /AWS_ACCESS_KEY_ID/],
+    ["AccessDenied", 403, "permanent", /s3:GetObject/],
+    ["Forbidden", 403, "permanent", /s3:GetObject/],
+    ["ExpiredToken", 400, "permanent", /AWS_SECURITY_TOKEN/],
+    ["NoSuchBucket", 404, "permanent", /does not exist at 127\.0\.0\.1/],
+    ["PermanentRedirect", 301, "permanent", /AWS_REGION/],
+    ["AuthorizationHeaderMalformed", 400, "permanent", /AWS_REGION/],
+    ["InvalidRequest", 400, "permanent", null],
+    ["SlowDown", 503, "transient", null],
+    ["InternalError", 500, "transient", null],
+    ["ServiceUnavailable", 503, "transient", null],
+    ["Unknown", 502, "transient", null],
+    ["RequestTimeout", 400, "transient", null],
+    ["TooManyRequestsException", 429, "transient", null],
+  ];
+  for (const [name, status, kind, hint] of cases) {
+    const error = s3Error(make(name, status), 'put "s3://b/k"', settings);
+    assert.equal(error.kind, kind, name);
+    assert.match(error.message, new RegExp(`^put "s3://b/k": ${name} \\(HTTP ${status}\\)`));
+    if (hint === null) assert.equal(error.hint, undefined, name);
+    else assert.match(error.hint ?? "", hint, name);
+  }
+  const reset = Object.assign(new Error("socket hang up"), { code: "ECONNRESET" });
+  assert.equal(s3Error(reset, "get", settings).kind, "transient");
+  const timeout = Object.assign(new Error("timed out"), { name: "TimeoutError" });
+  assert.equal(s3Error(timeout, "get", settings).kind, "transient");
+});
+
+// ---------------------------------------------------------------------------------------------
+// Against s3rver
+
+Deno.test({
+  name: "S3 store against s3rver: round trip, multipart, paging, errors, stopped server",
+  ...s3rverTest,
+  async fn(t) {
+    const server = await startS3rver(["wald-test"]);
+    try {
+      const env = s3Env(server.endpoint);
+      const store = await openStore(config(env), undefined, { policy: FAST });
+
+      await t.step("put/get/head/list/delete round trip", async () => {
+        assert.equal(store.scheme, "s3");
+        assert.equal(store.url("wal_005/a.lzo"), "s3://wald-test/some/prefix/wal_005/a.lzo");
+        await store.put("wal_005/a.lzo", new Uint8Array([1, 2, 3]));
+        await store.put(
+          "wal_005/b.lzo",
+          () => ReadableStream.from([new Uint8Array([4, 5]), new Uint8Array([6])]),
+        );
+        await store.put("basebackups_005/sentinel.json", new TextEncoder().encode("{}"), {
+          contentType: "application/json",
+        });
+        assert.deepEqual(await getBytes(store, "wal_005/a.lzo"), new Uint8Array([1, 2, 3]));
+        assert.deepEqual(await getBytes(store, "wal_005/b.lzo"), new Uint8Array([4, 5, 6]));
+        assert.equal(await store.get("wal_005/missing.lzo"), null);
+        assert.equal(await store.head("wal_005/missing.lzo"), null);
+        const head = await store.head("wal_005/b.lzo");
+        assert.equal(head?.size, 3);
+        assert.equal(head?.key, "wal_005/b.lzo");
+        assert.ok(head!.lastModified.getTime() > Date.now() - 600_000);
+        const all = await store.list("");
+        assert.deepEqual(all.objects.map((o) => o.key).sort(), [
+          "basebackups_005/sentinel.json",
+          "wal_005/a.lzo",
+          "wal_005/b.lzo",
+        ]);
+        const top = await store.list("", { delimiter: "/" });
+        assert.deepEqual(top.objects, []);
+        assert.deepEqual(top.prefixes.sort(), ["basebackups_005/", "wal_005/"]);
+        assert.deepEqual(
+          await store.delete(["wal_005/a.lzo", "wal_005/never.lzo"]),
+          { deleted: ["wal_005/a.lzo", "wal_005/never.lzo"], errors: [] },
+        );
+        assert.equal(await store.head("wal_005/a.lzo"), null);
+        // Physical names: the prefix's path + key, no leading slash (spec §1.4).
+        const bare = await openStore(config(s3Env(server.endpoint, "s3://wald-test")));
+        const names = (await bare.list("some/")).objects.map((o) => o.key).sort();
+        assert.deepEqual(names, [
+          "some/prefix/basebackups_005/sentinel.json",
+          "some/prefix/wal_005/b.lzo",
+        ]);
+        await store.delete(["wal_005/b.lzo", "basebackups_005/sentinel.json"]);
+      });
+
+      await t.step("a 20 MiB stream goes up in parts and comes back intact", async () => {
+        const size = 20 * 1024 * 1024 + 12345;
+        const expected = await sha256(await readAll(patternStream(size)));
+        await store.put("basebackups_005/big/part_00000000.tar.lzo", () => patternStream(size));
+        const head = await store.head("basebackups_005/big/part_00000000.tar.lzo");
+        assert.equal(head?.size, size);
+        const back = await getBytes(store, "basebackups_005/big/part_00000000.tar.lzo");
+        assert.equal(back?.length, size);
+        assert.equal(await sha256(back!), expected);
+        await store.delete(["basebackups_005/big/part_00000000.tar.lzo"]);
+      });
+
+      await t.step("more than 1000 keys: listing pages, deletes in batches", async () => {
+        const keys = Array.from(
+          { length: 1203 },
+          (_, i) => `wal_005/${i.toString(16).padStart(24, "0")}.lzo`,
+        );
+        const tiny = new Uint8Array([7]);
+        for (let i = 0; i < keys.length; i += 50) {
+          await Promise.all(keys.slice(i, i + 50).map((key) => store.put(key, tiny)));
+        }
+        const listed: string[] = [];
+        let cursor: string | undefined;
+        let pages = 0;
+        do {
+          const page = await store.list("wal_005/", { cursor });
+          assert.ok(page.objects.length <= 1000);
+          listed.push(...page.objects.map((o) => o.key));
+          cursor = page.cursor;
+          pages++;
+        } while (cursor !== undefined);
+        assert.equal(pages, 2);
+        assert.deepEqual(listed.sort(), keys);
+        const small = await store.list("wal_005/", { pageSize: 500 });
+        assert.equal(small.objects.length, 500);
+        assert.ok(small.cursor !== undefined);
+        const result = await store.delete(keys);
+        assert.equal(result.deleted.length, keys.length);
+        assert.deepEqual(result.errors, []);
+        assert.deepEqual((await store.list("wal_005/")).objects, []);
+      });
+
+      await t.step("an unknown access key id is a permanent error", async () => {
+        // s3rver does not verify SigV4 signatures, so a wrong SECRET cannot be produced here;
+        // its classification (SignatureDoesNotMatch) is tested without a server below.
+        const unknownKey = await openStore(
+          config({ ...env, AWS_ACCESS_KEY_ID: "NOBODY", AWS_SECRET_ACCESS_KEY: "not-the-secret" }),
+          undefined,
+          { policy: FAST },
+        );
+        for (
+          const call of [
+            () => unknownKey.put("wal_005/x.lzo", new Uint8Array([1])),
+            () => unknownKey.list(""),
+          ]
+        ) {
+          const error = await rejection(call());
+          assert.ok(error instanceof StorageError, String(error));
+          assert.equal(error.kind, "permanent");
+          assert.match(error.message, /InvalidAccessKeyId/);
+          assert.match(error.hint ?? "", /AWS_ACCESS_KEY_ID/);
+          assert.ok(!error.message.includes("not-the-secret"));
+        }
+      });
+
+      await t.step("a missing bucket is a permanent error with a hint", async () => {
+        const missing = await openStore(
+          config(s3Env(server.endpoint, "s3://no-such-bucket/p")),
+          undefined,
+          { policy: FAST },
+        );
+        for (
+          const call of [
+            () => missing.put("wal_005/x.lzo", new Uint8Array([1])),
+            () => missing.list(""),
+            () => missing.get("wal_005/x.lzo"),
+          ]
+        ) {
+          const error = await rejection(call());
+          assert.ok(error instanceof StorageError, String(error));
+          assert.equal(error.kind, "permanent");
+          assert.match(error.message, /NoSuchBucket/);
+          assert.match(error.hint ?? "", /bucket "no-such-bucket" does not exist/);
+        }
+      });
+
+      await t.step("a stopped server is transient, and the policy gives up in time", async () => {
+        await server.stop();
+        const started = performance.now();
+        const error = await rejection(store.head("wal_005/x.lzo"));
+        const elapsed = performance.now() - started;
+        assert.ok(error instanceof StorageError, String(error));
+        assert.equal(error.kind, "transient");
+        assert.ok(elapsed < FAST.budgetMs! + 2000, `gave up after ${elapsed} ms`);
+      });
+    } finally {
+      await server.stop();
+    }
+  },
+});
+
+const SEG = "000000010000000000000003";
+
+Deno.test({
+  name: "wal-push and wal-fetch through the CLI against s3rver",
+  ...s3rverTest,
+  async fn() {
+    const server = await startS3rver(["wald-test"]);
+    const dir = await Deno.makeTempDir({ prefix: "wald-s3-cli-" });
+    try {
+      await Deno.mkdir(`${dir}/pg_wal/archive_status`, { recursive: true });
+      const segment = segmentBytes(3);
+      await Deno.writeFile(`${dir}/pg_wal/${SEG}`, segment);
+      const env = s3Env(server.endpoint, "s3://wald-test/p");
+      const pushed = await walD(["wal-push", `pg_wal/${SEG}`], { env, cwd: dir });
+      assert.equal(pushed.code, 0, pushed.stderr);
+      assert.match(pushed.stderr, /s3:\/\/wald-test\/p\/wal_005\/000000010000000000000003\.lzo/);
+      const store = await openStore(config(env));
+      assert.ok((await store.head(`wal_005/${SEG}.lzo`))!.size > 0);
+
+      const fetched = await walD(["wal-fetch", SEG, `${dir}/restored`], { env, cwd: dir });
+      assert.equal(fetched.code, 0, fetched.stderr);
+      assert.equal(await sha256(await Deno.readFile(`${dir}/restored`)), await sha256(segment));
+
+      const absent = await walD(
+        ["wal-fetch", "000000010000000000000009", `${dir}/absent`],
+        { env, cwd: dir },
+      );
+      assert.equal(absent.code, 1, absent.stderr);
+
+      const noRegion = await walD(["wal-push", `pg_wal/${SEG}`], {
+        env: { ...env, WALE_S3_ENDPOINT: "", AWS_REGION: "" },
+        cwd: dir,
+      });
+      assert.equal(noRegion.code, 1);
+      assert.match(noRegion.stderr, /must define one of AWS_REGION or WALE_S3_ENDPOINT/);
+    } finally {
+      await server.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
