@@ -27,7 +27,7 @@ import {
   S3ServiceException,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
-import { fromInstanceMetadata } from "@smithy/credential-provider-imds";
+import { createHash } from "node:crypto";
 import type { Config, StoragePrefix } from "../config/types.ts";
 import { toStorageError } from "./policy.ts";
 import { isSubdomainCompatible, resolveS3Settings, type S3StoreSettings } from "./s3_config.ts";
@@ -150,6 +150,44 @@ function isNotFound(error: unknown): boolean {
     (error.$metadata?.httpStatusCode === 404 && error.name !== "NoSuchBucket");
 }
 
+/**
+ * Credentials from the EC2 instance metadata service, loaded only when used. The SDK caches
+ * them and asks again before they expire, so a long backup outlives any one set.
+ */
+function instanceProfileCredentials(): NonNullable<S3ClientConfig["credentials"]> {
+  type Provider = Awaited<
+    ReturnType<typeof import("@smithy/credential-provider-imds").fromInstanceMetadata>
+  >;
+  let provider: Promise<Provider> | null = null;
+  return async () => {
+    provider ??= import("@smithy/credential-provider-imds").then(({ fromInstanceMetadata }) =>
+      fromInstanceMetadata({ timeout: 5000, maxRetries: 3 })
+    );
+    return await (await provider)();
+  };
+}
+
+/**
+ * Adds `Content-MD5` to DeleteObjects requests. S3 requires an integrity header on them; the SDK
+ * sends only a CRC32 checksum, which older MinIO, Ceph RGW and other S3-compatible stores
+ * reject ("Missing required header for this request: Content-Md5").
+ */
+function addDeleteContentMd5(client: S3Client): void {
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const request = args.request as { body?: unknown; headers?: Record<string, string> };
+      if (
+        context.commandName === "DeleteObjectsCommand" && request.headers !== undefined &&
+        (typeof request.body === "string" || request.body instanceof Uint8Array)
+      ) {
+        request.headers["content-md5"] = createHash("md5").update(request.body).digest("base64");
+      }
+      return await next(args);
+    },
+    { step: "build", name: "walDDeleteContentMd5", override: true },
+  );
+}
+
 /** The client configuration of `settings`. */
 export function s3ClientConfig(settings: S3StoreSettings): S3ClientConfig {
   const config: S3ClientConfig = {
@@ -160,7 +198,7 @@ export function s3ClientConfig(settings: S3StoreSettings): S3ClientConfig {
     followRegionRedirects: false,
     expectContinueHeader: false,
     credentials: settings.credentials === "instance-profile"
-      ? fromInstanceMetadata({ timeout: 5000, maxRetries: 3 })
+      ? instanceProfileCredentials()
       : { ...settings.credentials },
   };
   const endpoint = settings.endpoint;
@@ -192,6 +230,7 @@ export class S3Store implements ObjectStore {
   constructor(settings: S3StoreSettings, client?: S3Client) {
     this.settings = settings;
     this.client = client ?? new S3Client(s3ClientConfig(settings));
+    addDeleteContentMd5(this.client);
     const endpoint = settings.endpoint;
     this.#bucket = endpoint?.format === "virtualhost"
       ? `${endpoint.protocol}://${settings.bucket}${
