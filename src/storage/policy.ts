@@ -283,9 +283,9 @@ function toRecognizedStorageError(error: unknown, context: string): StorageError
 // One attempt: its abort controller and its deadline
 
 /**
- * The controller of one attempt: a signal for the backend, a re-armable deadline, and a promise
- * that rejects when the deadline passes or the caller aborts (so a backend that ignores its
- * signal cannot hang us).
+ * The controller of one attempt: a signal for the backend, a re-armable deadline, and races that
+ * reject when the deadline passes or the caller aborts (so a backend that ignores its signal
+ * cannot hang us).
  */
 class AttemptGuard {
   readonly #runtime: PolicyRuntime;
@@ -293,12 +293,12 @@ class AttemptGuard {
   readonly #callerSignal: AbortSignal | undefined;
   readonly #onCallerAbort: () => void;
   #cancelTimer: (() => void) | null = null;
-  #rejectExpired!: (reason: unknown) => void;
   #failed = false;
+  #failReason: unknown;
+  /** Rejecters of the {@linkcode race} calls still pending. */
+  readonly #pending = new Set<(reason: unknown) => void>();
   /** Passed to the backend: aborts on the deadline and on the caller's abort. */
   readonly signal: AbortSignal;
-  /** Rejects when the attempt is failed by its deadline or the caller; never resolves. */
-  readonly expired: Promise<never>;
 
   constructor(runtime: PolicyRuntime, callerSignal: AbortSignal | undefined) {
     this.#runtime = runtime;
@@ -306,10 +306,6 @@ class AttemptGuard {
     this.signal = callerSignal === undefined
       ? this.#controller.signal
       : AbortSignal.any([callerSignal, this.#controller.signal]);
-    this.expired = new Promise<never>((_, reject) => {
-      this.#rejectExpired = reject;
-    });
-    this.expired.catch(() => {});
     this.#onCallerAbort = () => this.fail(callerSignal?.reason);
     callerSignal?.addEventListener("abort", this.#onCallerAbort, { once: true });
   }
@@ -330,19 +326,35 @@ class AttemptGuard {
     this.#cancelTimer = null;
   }
 
-  /** Fails the attempt: aborts the backend's signal and rejects {@linkcode expired}. */
+  /** Fails the attempt: aborts the backend's signal and rejects every pending {@linkcode race}. */
   fail(reason: unknown): void {
     if (this.#failed) return;
     this.#failed = true;
+    this.#failReason = reason;
     this.disarm();
-    this.#rejectExpired(reason);
+    for (const reject of this.#pending) reject(reason);
+    this.#pending.clear();
     this.#controller.abort(reason);
   }
 
-  /** `promise`, unless the attempt fails first. */
+  /**
+   * `promise`, unless the attempt fails first. Not `Promise.race` with one long-lived promise:
+   * each such race leaves a reaction on it that holds the settled value until the attempt ends,
+   * so a download (one race per chunk) would keep every chunk it read in memory.
+   */
   race<T>(promise: Promise<T>): Promise<T> {
     promise.catch(() => {}); // It may settle after we gave up on it.
-    return Promise.race([promise, this.expired]);
+    if (this.#failed) return Promise.reject(this.#failReason);
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.add(reject);
+      promise.then((value) => {
+        this.#pending.delete(reject);
+        resolve(value);
+      }, (error) => {
+        this.#pending.delete(reject);
+        reject(error);
+      });
+    });
   }
 
   /** Stops the timer and forgets the caller's signal. */
