@@ -136,6 +136,27 @@ export function s3Error(error: unknown, context: string, settings: S3StoreSettin
     }
   }
   const name = (error as { name?: unknown } | null)?.name;
+  const errno = (error as { code?: unknown } | null)?.code;
+  if (errno === "ENOTFOUND" || errno === "EAI_AGAIN") {
+    // Usually a wrong AWS_REGION or WALE_S3_ENDPOINT, sometimes a DNS hiccup: retried, bounded.
+    const where = settings.endpoint === null
+      ? `AWS_REGION ("${settings.region}")`
+      : `WALE_S3_ENDPOINT (host "${settings.endpoint.host}")`;
+    return new StorageError("transient", `${context}: ${(error as Error).message}`, {
+      hint: `The S3 host name cannot be resolved. Check ${where} and the DNS configuration.`,
+      cause: error,
+    });
+  }
+  if (name === "CredentialsProviderError") {
+    return new StorageError("transient", `${context}: ${(error as Error).message}`, {
+      hint: settings.credentials === "instance-profile"
+        ? "The instance metadata service gave no credentials. Check that the instance has an " +
+          "IAM role and that its metadata service is reachable, or use keys instead of " +
+          "--aws-instance-profile."
+        : undefined,
+      cause: error,
+    });
+  }
   if (typeof name === "string" && TRANSIENT_CODES.has(name)) {
     return new StorageError("transient", `${context}: ${(error as Error).message}`, {
       cause: error,

@@ -228,6 +228,12 @@ Deno.test("S3 errors: credentials, bucket and region problems are permanent; 5xx
   assert.equal(s3Error(reset, "get", settings).kind, "transient");
   const timeout = Object.assign(new Error("timed out"), { name: "TimeoutError" });
   assert.equal(s3Error(timeout, "get", settings).kind, "transient");
+  const dns = Object.assign(new Error("getaddrinfo ENOTFOUND s3.x"), { code: "ENOTFOUND" });
+  assert.equal(s3Error(dns, "get", settings).kind, "transient");
+  assert.match(
+    s3Error(dns, "get", settings).hint ?? "",
+    /WALE_S3_ENDPOINT \(host "127\.0\.0\.1"\)/,
+  );
 });
 
 // ---------------------------------------------------------------------------------------------
