@@ -494,3 +494,85 @@ Deno.test({
     }
   },
 });
+
+// ---------------------------------------------------------------------------------------------
+// A server that stalls: no call may hang past its deadline
+
+/** A TCP server on loopback that reads requests and answers GETs with a body it never finishes. */
+function stallingServer(): { port: number; close(): Promise<void> } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const connections: Deno.Conn[] = [];
+  const serving = (async () => {
+    for await (const conn of listener) {
+      connections.push(conn);
+      (async () => {
+        const buffer = new Uint8Array(65536);
+        const n = await conn.read(buffer).catch(() => null);
+        if (n === null) return;
+        const head = new TextDecoder().decode(buffer.subarray(0, n));
+        if (head.startsWith("GET ")) {
+          await conn.write(new TextEncoder().encode(
+            "HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\nContent-Type: binary/octet-stream\r\n\r\n",
+          )).catch(() => {});
+          await conn.write(new Uint8Array(1000)).catch(() => {});
+        }
+        // Then silence: read and discard whatever else comes.
+        while ((await conn.read(buffer).catch(() => null)) !== null) { /* discard */ }
+      })();
+    }
+  })();
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    async close() {
+      listener.close();
+      for (const conn of connections) {
+        try {
+          conn.close();
+        } catch { /* closed */ }
+      }
+      await serving.catch(() => {});
+    },
+  };
+}
+
+Deno.test({
+  name: "S3 against a server that stalls: every call ends by its deadline, as transient",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const server = stallingServer();
+    const policy: Partial<StoragePolicy> = {
+      maxAttempts: 2,
+      callTimeoutMs: 400,
+      idleTimeoutMs: 400,
+      budgetMs: 1500,
+      backoffBaseMs: 10,
+      backoffCapMs: 20,
+    };
+    try {
+      const store = await openStore(
+        config(s3Env(`http+path://127.0.0.1:${server.port}`)),
+        undefined,
+        { policy },
+      );
+      const calls: [string, () => Promise<unknown>][] = [
+        ["head", () => store.head("wal_005/x.lzo")],
+        ["list", () => store.list("")],
+        ["put bytes", () => store.put("wal_005/x.lzo", new Uint8Array(10))],
+        ["put stream", () => store.put("wal_005/x.lzo", () => patternStream(1 << 20))],
+        ["get body", async () => await readAll((await store.get("wal_005/x.lzo"))!)],
+      ];
+      for (const [what, call] of calls) {
+        const started = performance.now();
+        const error = await rejection(call());
+        const elapsed = performance.now() - started;
+        assert.ok(error instanceof StorageError, `${what}: ${error}`);
+        assert.equal(error.kind, "transient", what);
+        assert.match(error.message, /timed out/, what);
+        assert.ok(elapsed < 3000, `${what} ended after ${elapsed.toFixed(0)} ms`);
+      }
+    } finally {
+      await server.close();
+    }
+  },
+});
