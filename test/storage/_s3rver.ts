@@ -23,8 +23,15 @@ export async function s3rverUnavailable(): Promise<string | null> {
     return `${S3RVER_BIN} is missing (run "deno install")`;
   }
   try {
-    const out = await new Deno.Command("node", { args: ["--version"], stdout: "null" }).output();
-    if (!out.success) return "node --version failed";
+    // Without a `node` on PATH, Deno runs itself in its place; s3rver's paged listings fail there.
+    const out = await new Deno.Command("node", {
+      args: ["-e", "process.stdout.write(typeof Deno)"],
+      stderr: "null",
+    }).output();
+    if (!out.success) return "node -e failed";
+    if (new TextDecoder().decode(out.stdout) !== "undefined") {
+      return "Node.js (node) is not installed (Deno's stand-in for it cannot run s3rver)";
+    }
   } catch {
     return "Node.js (node) is not installed";
   }
