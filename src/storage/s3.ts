@@ -226,7 +226,7 @@ export function s3ClientConfig(settings: S3StoreSettings): S3ClientConfig {
   if (endpoint !== null) {
     const port = endpoint.port === null ? "" : `:${endpoint.port}`;
     if (endpoint.format === "virtualhost") {
-      // The bucket name is the host: every request carries it as a URL (see bucketOf).
+      // The bucket name is the host: every request names the bucket as a URL (see #bucket).
       config.bucketEndpoint = true;
       config.endpoint = `${endpoint.protocol}://${settings.bucket}${port}`;
     } else {

@@ -576,3 +576,43 @@ Deno.test({
     }
   },
 });
+
+Deno.test("S3 addressing: path, subdomain and virtualhost endpoints, and AWS by bucket name", async () => {
+  const cases: [Record<string, string>, string, string][] = [
+    [{ WALE_S3_ENDPOINT: "https+path://s3.example.com:9000" }, "s3.example.com", "/bkt/p/k"],
+    [{ WALE_S3_ENDPOINT: "https+subdomain://s3.example.com" }, "bkt.s3.example.com", "/p/k"],
+    [{ WALE_S3_ENDPOINT: "http+virtualhost://ignored.example.com:81" }, "bkt", "/p/k"],
+    [{ AWS_REGION: "eu-west-1" }, "bkt.s3.eu-west-1.amazonaws.com", "/p/k"],
+  ];
+  for (const [vars, hostname, path] of cases) {
+    const cfg = config({
+      WALE_S3_PREFIX: "s3://bkt/p",
+      AWS_ACCESS_KEY_ID: "k",
+      AWS_SECRET_ACCESS_KEY: "s",
+      ...vars,
+    });
+    const store = new S3Store(resolveS3Settings(cfg, cfg.prefix!));
+    let seen: { hostname: string; path: string } | null = null;
+    store.client.middlewareStack.add(
+      () => (args) => {
+        const request = args.request as { hostname: string; path: string };
+        seen = { hostname: request.hostname, path: request.path };
+        return Promise.reject(new Error("not sent"));
+      },
+      { step: "finalizeRequest", name: "capture" },
+    );
+    await rejection(store.head("k"));
+    store.close();
+    assert.deepEqual(seen, { hostname, path }, JSON.stringify(vars));
+  }
+  // A dotted bucket on AWS is addressed path-style, as WAL-E does (TLS certificates).
+  const dotted = config({
+    WALE_S3_PREFIX: "s3://my.bucket/p",
+    AWS_REGION: "us-east-1",
+    AWS_ACCESS_KEY_ID: "k",
+    AWS_SECRET_ACCESS_KEY: "s",
+  });
+  const store = new S3Store(resolveS3Settings(dotted, dotted.prefix!));
+  assert.equal(await store.client.config.forcePathStyle, true);
+  store.close();
+});
