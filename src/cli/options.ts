@@ -223,6 +223,11 @@ export const COMMAND_SPECS: Readonly<Record<CommandName, CommandSpec>> = {
         metavar: "NAME",
         help: "a WAL file that the starting wal-push archives itself",
       },
+      {
+        long: "--lock-held",
+        takesValue: false,
+        help: "the starting wal-push holds the pusher lock for this process",
+      },
     ],
     positionals: [{ name: "WAL_DIRECTORY" }],
   },

@@ -403,6 +403,7 @@ function selectionFrom(scanResult: ScanResult, command: CommandName): CommandSel
           poolSize: integerOption(scanResult, "--pool-size", 1, DEFAULT_POOL_SIZES["wal-push"]),
           markDone: flagOption(values, "--mark-done"),
           exclude: stringOption(values, "--exclude") ?? null,
+          lockHeld: flagOption(values, "--lock-held"),
         },
       };
     }

@@ -120,6 +120,8 @@ export interface WalPushAheadArgs {
   markDone: boolean;
   /** `--exclude NAME`: the segment the starting wal-push archives itself. */
   exclude: string | null;
+  /** `--lock-held`: the starting wal-push took the pusher lock on this process's behalf. */
+  lockHeld: boolean;
 }
 
 /** What `delete` deletes. */

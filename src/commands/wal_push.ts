@@ -59,6 +59,7 @@ function startPushAhead(inv: Invocation<"wal-push">, walDir: string, exclude: st
         `--pool-size=${inv.args.poolSize}`,
         ...(inv.args.markDone ? ["--mark-done"] : []),
         `--exclude=${exclude}`,
+        "--lock-held",
         isAbsolute(walDir) ? walDir : resolve(walDir),
       ],
       stdin: "null",

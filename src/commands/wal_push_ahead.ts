@@ -12,6 +12,11 @@ export async function run(inv: Invocation<"wal-push-ahead">, log: Logger): Promi
     log: log.getLogger("wal_e.worker.upload"),
     pathPrefix: inv.prefix.pathPrefix,
     prefixUrl: inv.prefix.url,
-  }, { poolSize: inv.args.poolSize, markDone: inv.args.markDone, exclude: inv.args.exclude });
+  }, {
+    poolSize: inv.args.poolSize,
+    markDone: inv.args.markDone,
+    exclude: inv.args.exclude,
+    lockHeld: inv.args.lockHeld,
+  });
   return 0;
 }

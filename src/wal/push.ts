@@ -168,7 +168,14 @@ export async function archiveWalFile(
       if (await ledger.matches(candidate, candidateInfo, context.prefixUrl)) continue;
       extras.push(candidate);
     }
-    if (extras.length > 0 && options.startPushAhead?.(walDir, name)) extras = [];
+    if (extras.length > 0 && options.startPushAhead) {
+      // Take the pusher lock here and hand it to the child: a call that PostgreSQL makes while
+      // the child is still starting then sees an active pusher and waits, instead of pushing
+      // the same file in parallel. If another pusher holds the lock, it picks these files up.
+      if (!(await pushAhead.acquire())) extras = [];
+      else if (options.startPushAhead(walDir, name)) extras = [];
+      else await pushAhead.release();
+    }
     extras = extras.slice(0, options.poolSize - 1);
   }
 

@@ -21,6 +21,8 @@ export interface PushAheadOptions {
   markDone: boolean;
   /** A file the starting wal-push archives itself. */
   exclude: string | null;
+  /** The starting wal-push took the lock for this process (no start-up gap for others). */
+  lockHeld?: boolean;
 }
 
 /** Runs the background pusher for `walDir`; returns at once if another one is running. */
@@ -30,7 +32,8 @@ export async function pushAheadLoop(
   options: PushAheadOptions,
 ): Promise<void> {
   const state = new PushAheadState(walDir);
-  if (!(await state.acquire())) return;
+  if (options.lockHeld) await state.heartbeat();
+  else if (!(await state.acquire())) return;
   const ledger = new PushLedger(walDir);
   const pool = new LzopCompressionPool();
   const pushContext: WalPushContext = { ...context, compress: (file) => pool.compressFile(file) };
