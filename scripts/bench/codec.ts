@@ -15,6 +15,7 @@
  * @module
  */
 
+import { LZOP, probeLzop } from "./native.ts";
 import { scanBenchArgs } from "./args.ts";
 import { createHash } from "node:crypto";
 import { LZO_BLOCK_MAX, LzoCodec } from "../../src/codec/lzo.ts";
@@ -175,23 +176,6 @@ export function parseOptions(args: string[]): BenchOptions {
     return true;
   });
   return options;
-}
-
-const LZOP = Deno.env.get("LZOP") ?? "lzop";
-
-/** `lzop --version`, or the reason native lzop cannot run. */
-async function probeNativeLzop(): Promise<{ version: string } | { skipped: string }> {
-  try {
-    const { code, stdout } = await new Deno.Command(LZOP, { args: ["--version"] }).output();
-    if (code !== 0) return { skipped: `\`${LZOP} --version\` exited with status ${code}` };
-    const lines = new TextDecoder().decode(stdout).split("\n");
-    return { version: lines.slice(0, 2).join(", ") };
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      return { skipped: `\`${LZOP}\` not found (Debian: apt-get install lzop)` };
-    }
-    return { skipped: `cannot run \`${LZOP}\`: ${(error as Error).message}` };
-  }
 }
 
 /** Standard output of a command, or null if it cannot run or fails. */
@@ -1013,7 +997,7 @@ export function formatReport(report: BenchReport): string {
 
 /** Runs the whole benchmark and returns its report. */
 export async function runBenchmark(options: BenchOptions): Promise<BenchReport> {
-  const probe = await probeNativeLzop();
+  const probe = await probeLzop();
   const native = "version" in probe;
   if (!native) console.log(`native lzop skipped: ${probe.skipped}; reporting ours only`);
   const codec = openNativeLzo();

@@ -23,6 +23,7 @@
  * @module
  */
 
+import { LZOP, probeLzop } from "./native.ts";
 import { scanBenchArgs } from "./args.ts";
 import { RUNTIME_PERMISSION_FLAGS } from "../../src/cli/reinvoke.ts";
 import { join } from "node:path";
@@ -52,7 +53,6 @@ const CATCHUP_POOL = 8;
 /** Size of a WAL page (XLOG_BLCKSZ). */
 const WAL_PAGE = 8192;
 const MB = 1e6;
-const LZOP = Deno.env.get("LZOP") ?? "lzop";
 
 /* ------------------------------------------------------------------------------------------ */
 /* Types                                                                                      */
@@ -275,21 +275,6 @@ async function commandOutput(command: string, args: string[]): Promise<string | 
     return code === 0 ? new TextDecoder().decode(stdout) : null;
   } catch {
     return null;
-  }
-}
-
-/** `lzop --version`, or the reason lzop cannot run. */
-async function probeLzop(): Promise<{ version: string } | { skipped: string }> {
-  try {
-    const { code, stdout } = await new Deno.Command(LZOP, { args: ["--version"] }).output();
-    if (code !== 0) return { skipped: `\`${LZOP} --version\` exited with status ${code}` };
-    const lines = new TextDecoder().decode(stdout).split("\n");
-    return { version: lines.slice(0, 2).join(", ") };
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      return { skipped: `\`${LZOP}\` not found (Debian: apt-get install lzop)` };
-    }
-    return { skipped: `cannot run \`${LZOP}\`: ${(error as Error).message}` };
   }
 }
 

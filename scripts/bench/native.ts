@@ -1,0 +1,19 @@
+/** The native peers the benchmarks compare against. @module */
+
+/** The lzop program to run (`LZOP` overrides, e.g. to point at another build). */
+export const LZOP: string = Deno.env.get("LZOP") ?? "lzop";
+
+/** `lzop --version`, or the reason native lzop cannot run. */
+export async function probeLzop(): Promise<{ version: string } | { skipped: string }> {
+  try {
+    const { code, stdout } = await new Deno.Command(LZOP, { args: ["--version"] }).output();
+    if (code !== 0) return { skipped: `\`${LZOP} --version\` exited with status ${code}` };
+    const lines = new TextDecoder().decode(stdout).split("\n");
+    return { version: lines.slice(0, 2).join(", ") };
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      return { skipped: `\`${LZOP}\` not found (Debian: apt-get install lzop)` };
+    }
+    return { skipped: `cannot run \`${LZOP}\`: ${(error as Error).message}` };
+  }
+}
