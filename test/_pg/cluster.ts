@@ -253,11 +253,47 @@ async function resolvePgUser(): Promise<PgUser> {
 }
 
 /** The environment the harness gives PostgreSQL (and so archive_command / restore_command). */
+/**
+ * A directory holding a deno binary the PostgreSQL user can run: the running deno's own, or, when
+ * that user cannot reach it (e.g. `npx deno` run by root keeps it under /root), a copy made once
+ * in a world-readable temporary directory. Without it, scripts/wal-d would fall back to `npx` on
+ * every archive_command call.
+ */
+let pgUserDenoDir: Promise<string> | undefined;
+function denoDirForPgUser(user: PgUser): Promise<string> {
+  pgUserDenoDir ??= (async () => {
+    const own = dirname(Deno.execPath());
+    if (!user.switched) return own;
+    const runuser = findExecutable("runuser", SBIN)!;
+    const probe = await run([runuser, "-u", user.name, "--", "test", "-x", Deno.execPath()], {
+      env: { PATH: "/usr/bin:/bin" },
+      clearEnv: true,
+      cwd: "/",
+    });
+    if (probe.code === 0) return own;
+    const info = await Deno.stat(Deno.execPath());
+    const dir = join("/tmp", `wald-pg-deno-${Deno.version.deno}-${info.size}`);
+    const target = join(dir, "deno");
+    try {
+      await Deno.stat(target);
+    } catch {
+      await Deno.mkdir(dir, { recursive: true, mode: 0o755 });
+      const partial = `${target}.partial-${Deno.pid}`;
+      await Deno.copyFile(Deno.execPath(), partial);
+      await Deno.chmod(partial, 0o755);
+      await Deno.rename(partial, target);
+    }
+    await Deno.chmod(dir, 0o755);
+    return dir;
+  })();
+  return pgUserDenoDir;
+}
+
 export async function pgUserEnv(
   extra: Record<string, string> = {},
 ): Promise<Record<string, string>> {
   const user = await pgUser();
-  const denoDir = dirname(Deno.execPath());
+  const denoDir = await denoDirForPgUser(user);
   const env: Record<string, string> = {};
   if (user.switched) {
     env.PATH = `${denoDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`;
