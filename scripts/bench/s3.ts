@@ -5,9 +5,12 @@
  *   deno task bench:s3 [--size-mib N] [--runs N] [--json PATH]
  *
  * 1. Upload and download of an N MiB stream (default 512) through our storage layer
- *    (`openStore`: policy + S3Store, multipart 8 MiB × 4) against the raw SDK doing the same
- *    transfer (`@aws-sdk/lib-storage` Upload with its defaults; GetObject read as a web stream),
- *    each in a fresh process so that its peak RSS is its own (sampled every 20 ms).
+ *    (`openStore`: policy + S3Store, multipart from reused 8 MiB part buffers, 4 in flight)
+ *    against the raw SDK doing the same transfer (`@aws-sdk/lib-storage` Upload with its
+ *    defaults, the bench's only use of lib-storage; GetObject read as a web stream), each in a
+ *    fresh process so that its peak RSS is its own (sampled every 20 ms). `source` only reads the
+ *    generated stream (fresh 1 MiB chunks, as a compressor makes them) to nowhere: the peak RSS
+ *    that the source's own garbage reaches before any upload.
  * 2. wal-push latency of a 16 MiB segment (one fresh process per push, as PostgreSQL runs it)
  *    to s3rver against the file store, in the same rounds.
  *
@@ -92,6 +95,9 @@ async function child(mode: string, endpoint: string, size: number): Promise<void
         params: { Bucket: BUCKET, Key: "bench/big-sdk", Body: source(size) },
       }).done();
       break;
+    case "source":
+      bytes = await drain(source(size));
+      break;
     case "down-store":
       bytes = await drain((await store.get("big-store"))!);
       break;
@@ -164,7 +170,7 @@ async function main(): Promise<void> {
   try {
     const rows: Record<string, { mbps: number[]; rss: number[]; base: number[] }> = {};
     for (let run = 0; run < runs; run++) {
-      for (const mode of ["up-store", "up-sdk", "down-store", "down-sdk"]) {
+      for (const mode of ["source", "up-store", "up-sdk", "down-store", "down-sdk"]) {
         const { seconds, peakRss, baseRss } = await runChild(mode, server.endpoint, size);
         rows[mode] ??= { mbps: [], rss: [], base: [] };
         rows[mode].base.push(baseRss / 1048576);

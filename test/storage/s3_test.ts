@@ -70,6 +70,21 @@ function patternStream(size: number): ReadableStream<Uint8Array> {
   });
 }
 
+/** `size` bytes in 1 MiB chunks, every 4-byte word its own offset: misplaced bytes show. */
+function distinctStream(size: number): ReadableStream<Uint8Array> {
+  let sent = 0;
+  return new ReadableStream({
+    pull(controller) {
+      if (sent >= size) return controller.close();
+      const length = Math.min(1 << 20, size - sent);
+      const words = new Uint32Array(Math.ceil(length / 4));
+      for (let i = 0; i < words.length; i++) words[i] = (sent / 4 + i) ^ 0x5a5a5a5a;
+      controller.enqueue(new Uint8Array(words.buffer, 0, length));
+      sent += length;
+    },
+  });
+}
+
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
   return await promise.then(() => assert.fail("expected a rejection"), (e) => e);
 }
@@ -358,6 +373,117 @@ Deno.test({
         assert.equal(await sha256(back!), expected);
         await store.delete(["basebackups_005/big/part_00000000.tar.lzo"]);
       });
+
+      await t.step("a 50 MiB stream of distinct data: parts in order, bytes intact", async () => {
+        const size = 50 * 1024 * 1024 + 777;
+        const expected = await sha256(await readAll(distinctStream(size)));
+        const cfg = config(env);
+        const direct = new S3Store(resolveS3Settings(cfg, cfg.prefix!));
+        const parts: [number, number][] = [];
+        let completed: number[] = [];
+        direct.client.middlewareStack.add(
+          (next, context) => async (args) => {
+            const input = args.input as {
+              PartNumber?: number;
+              ContentLength?: number;
+              MultipartUpload?: { Parts?: { PartNumber?: number }[] };
+            };
+            if (context.commandName === "UploadPartCommand") {
+              parts.push([input.PartNumber!, input.ContentLength!]);
+            }
+            if (context.commandName === "CompleteMultipartUploadCommand") {
+              completed = input.MultipartUpload!.Parts!.map((p) => p.PartNumber!);
+            }
+            return await next(args);
+          },
+          { step: "initialize", name: "spy" },
+        );
+        const key = "basebackups_005/big/part_00000001.tar.lzo";
+        try {
+          await direct.put(key, distinctStream(size));
+        } finally {
+          direct.close();
+        }
+        const part = 8 * 1024 * 1024;
+        assert.deepEqual(parts.map(([n]) => n).sort((a, b) => a - b), [1, 2, 3, 4, 5, 6, 7]);
+        for (const [n, length] of parts) {
+          assert.equal(length, n < 7 ? part : size - 6 * part, `part ${n}`);
+        }
+        assert.deepEqual(completed, [1, 2, 3, 4, 5, 6, 7]);
+        const back = await getBytes(store, key);
+        assert.equal(back?.length, size);
+        assert.equal(await sha256(back!), expected);
+        await store.delete([key]);
+      });
+
+      await t.step(
+        "a failed or aborted multipart upload is aborted and leaves no object",
+        async () => {
+          // s3rver 3.7.1 implements neither ListMultipartUploads nor AbortMultipartUpload (it answers
+          // NotImplemented / MethodNotAllowed), so the test checks that AbortMultipartUpload is sent
+          // for the upload that was created, that nothing is completed, and that no object exists.
+          const cfg = config(env);
+          const direct = new S3Store(resolveS3Settings(cfg, cfg.prefix!));
+          const commands: string[] = [];
+          const uploadIds: { created: string[]; aborted: string[] } = { created: [], aborted: [] };
+          direct.client.middlewareStack.add(
+            (next, context) => async (args) => {
+              commands.push(context.commandName ?? "");
+              if (context.commandName === "AbortMultipartUploadCommand") {
+                uploadIds.aborted.push((args.input as { UploadId: string }).UploadId);
+              }
+              const result = await next(args);
+              if (context.commandName === "CreateMultipartUploadCommand") {
+                uploadIds.created.push((result.output as { UploadId: string }).UploadId);
+              }
+              return result;
+            },
+            { step: "initialize", name: "spy" },
+          );
+          const key = "basebackups_005/big/failed.tar.lzo";
+          const check = async (what: string) => {
+            assert.ok(commands.includes("UploadPartCommand"), `${what}: parts were sent`);
+            assert.ok(!commands.includes("CompleteMultipartUploadCommand"), what);
+            assert.equal(commands.at(-1), "AbortMultipartUploadCommand", what);
+            assert.equal(uploadIds.created.length, 1, what);
+            assert.deepEqual(uploadIds.aborted, uploadIds.created, what);
+            assert.equal(await store.head(key), null, `${what}: no object`);
+            commands.length = 0;
+            uploadIds.created.length = 0;
+            uploadIds.aborted.length = 0;
+          };
+          try {
+            // The body fails after 20 MiB.
+            const boom = new Error("source failed");
+            const failing = distinctStream(20 * 1024 * 1024).pipeThrough(
+              new TransformStream<Uint8Array, Uint8Array>({
+                flush: () => {
+                  throw boom;
+                },
+              }),
+            );
+            const failed = await rejection(direct.put(key, failing));
+            assert.ok(failed instanceof StorageError, String(failed));
+            assert.equal(failed.cause, boom, "the body's error, not the aborts of the parts");
+            await check("failing body");
+            // The caller aborts after 20 MiB of an endless body.
+            const controller = new AbortController();
+            let sent = 0;
+            const endless = new ReadableStream<Uint8Array>({
+              pull(c) {
+                sent += 1 << 20;
+                if (sent === 20 * 1024 * 1024) controller.abort(new Error("stop"));
+                c.enqueue(new Uint8Array(1 << 20).fill(sent >> 20));
+              },
+            });
+            const error = await rejection(direct.put(key, endless, { signal: controller.signal }));
+            assert.equal((error as Error).message, "stop");
+            await check("aborted");
+          } finally {
+            direct.close();
+          }
+        },
+      );
 
       await t.step("more than 1000 keys: listing pages, deletes in batches", async () => {
         const keys = Array.from(
