@@ -8,7 +8,7 @@
  * @module
  */
 
-import { dirname, isAbsolute, join, resolve } from "../io/path.ts";
+import { dirname, isAbsolute, resolve } from "../io/path.ts";
 import { globalArguments, selfCommand } from "../cli/reinvoke.ts";
 import { UserError } from "../cli/errors.ts";
 import type { Invocation } from "../cli/types.ts";
@@ -117,9 +117,4 @@ async function startPrefetches(
       return;
     }
   }
-}
-
-/** Exposed for tests: the prefetch directory wal-fetch uses for a destination path. */
-export function prefetchDirectoryFor(dest: string): string {
-  return join(dirname(dest), ".wal-d", "prefetch");
 }

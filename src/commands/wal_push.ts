@@ -25,9 +25,9 @@ export async function run(inv: Invocation<"wal-push">, log: Logger): Promise<num
     prefixUrl: inv.prefix.url,
   };
   try {
-    const { name, info } = await inspectWalFile(path);
+    const file = await inspectWalFile(path);
     const ledger = new PushLedger(dirname(path));
-    if (await answeredFromLedger(ledger, name, info, ledgerContext)) {
+    if (await answeredFromLedger(ledger, file.name, file.info, ledgerContext)) {
       await ledger.prune().catch(() => {});
       return 0;
     }
@@ -36,7 +36,7 @@ export async function run(inv: Invocation<"wal-push">, log: Logger): Promise<num
       import("../wal/push.ts"),
     ]);
     const store = await openStore(inv.config, log);
-    await archiveWalFile(path, { ...ledgerContext, store }, {
+    await archiveWalFile(file, { ...ledgerContext, store }, {
       poolSize: inv.args.poolSize,
       markDone: inv.args.markDone,
       startPushAhead: (walDir, exclude) => startPushAhead(inv, walDir, exclude),

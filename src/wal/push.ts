@@ -29,7 +29,8 @@ import {
   inspectWalFile,
   PushAheadState,
   PushLedger,
-  readyWalNames,
+  unarchivedReadyNames,
+  type WalFile,
 } from "./status.ts";
 
 /** What a wal-push needs. */
@@ -49,8 +50,11 @@ export interface WalPushContext {
 export type WalPushOutcome = "uploaded" | "already-archived";
 
 /** Archives one WAL file; see the module documentation for the guarantees. */
-export async function pushWalFile(path: string, context: WalPushContext): Promise<WalPushOutcome> {
-  const { name } = await inspectWalFile(path);
+export async function pushWalFile(
+  file: WalFile,
+  context: WalPushContext,
+): Promise<WalPushOutcome> {
+  const { path, name } = file;
   const { store, log } = context;
   const key = walKey(name);
   const url = store.url(key);
@@ -79,9 +83,8 @@ export async function pushWalFile(path: string, context: WalPushContext): Promis
   // A factory, so that the storage policy can retry the upload from the start of the file.
   const compress = context.compress ?? openLzopFileReadable;
   await store.put(key, () => compress(path));
-  const size = (await Deno.stat(path)).size;
   const seconds = Math.max((performance.now() - started) / 1000, 1e-6);
-  const rate = (size / 1024 / seconds).toFixed(1);
+  const rate = (file.info.size / 1024 / seconds).toFixed(1);
   log.info("completed archiving to a file", {
     detail: `Archiving to "${url}" complete at ${rate}KiB/s.`,
     structured: { ...fields, rate, state: "complete" },
@@ -134,18 +137,18 @@ const PUSH_AHEAD_WAIT_MS = 120_000;
  * The wal-push command's work: resolves once `path` is durably archived. With a pool larger than
  * one, the other files PostgreSQL has marked ready are pushed ahead, oldest first: by a
  * background `wal-push-ahead` process when `startPushAhead` is given (so that PostgreSQL's calls
- * overlap with the work), else in this process. A call for a file pushed ahead returns after a
- * local ledger check; a failure to push another file never fails this call.
+ * overlap with the work), else in this process. A failure to push another file never fails this
+ * call. The caller has already checked the ledger for `file` (see src/commands/wal_push.ts, which
+ * does so before loading the storage modules).
  */
 export async function archiveWalFile(
-  path: string,
+  file: WalFile,
   context: WalPushContext,
   options: ArchiveOptions,
 ): Promise<void> {
-  const { name, info } = await inspectWalFile(path);
+  const { path, name, info } = file;
   const walDir = dirname(path);
   const ledger = new PushLedger(walDir);
-  if (await answeredFromLedger(ledger, name, info, context)) return;
 
   // A background pusher may be archiving this very file: wait for it rather than do it twice.
   const pushAhead = new PushAheadState(walDir);
@@ -161,13 +164,8 @@ export async function archiveWalFile(
 
   let extras: string[] = [];
   if (options.poolSize > 1) {
-    for (const candidate of await readyWalNames(walDir)) {
-      if (candidate === name) continue;
-      const candidateInfo = await statOrNull(join(walDir, candidate));
-      if (candidateInfo === null) continue;
-      if (await ledger.matches(candidate, candidateInfo, context.prefixUrl)) continue;
-      extras.push(candidate);
-    }
+    extras = (await unarchivedReadyNames(walDir, ledger, context.prefixUrl))
+      .filter((candidate) => candidate !== name);
     if (extras.length > 0 && options.startPushAhead) {
       // Take the pusher lock here and hand it to the child: a call that PostgreSQL makes while
       // the child is still starting then sees an active pusher and waits, instead of pushing
@@ -187,7 +185,7 @@ export async function archiveWalFile(
   const pushOne = (extra: string) => pushAheadOne(walDir, extra, pushContext, ledger, options);
   let results: PromiseSettledResult<unknown>[];
   try {
-    results = await Promise.allSettled([pushWalFile(path, pushContext), ...extras.map(pushOne)]);
+    results = await Promise.allSettled([pushWalFile(file, pushContext), ...extras.map(pushOne)]);
   } finally {
     pool?.close();
   }
@@ -206,14 +204,13 @@ export async function pushAheadOne(
   ledger: PushLedger,
   options: { markDone: boolean },
 ): Promise<void> {
-  const path = join(walDir, name);
-  const before = await Deno.stat(path);
-  await pushWalFile(path, context);
+  const file = await inspectWalFile(join(walDir, name));
+  await pushWalFile(file, context);
   if (options.markDone) {
     const status = join(walDir, "archive_status");
     await Deno.rename(join(status, `${name}.ready`), join(status, `${name}.done`));
   } else {
-    await ledger.record(name, before, context.prefixUrl, walKey(name));
+    await ledger.record(name, file.info, context.prefixUrl, walKey(name));
   }
 }
 
@@ -223,14 +220,6 @@ export function warnPushAheadFailed(log: Logger, name: string, reason: unknown):
     detail: `${name}: ${messageOf(reason)}`,
     hint: "PostgreSQL will ask for it again; nothing is lost.",
   });
-}
-
-async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
-  try {
-    return await Deno.stat(path);
-  } catch {
-    return null;
-  }
 }
 
 function messageOf(error: unknown): string {

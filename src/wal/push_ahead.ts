@@ -10,10 +10,14 @@
  * @module
  */
 
-import { join } from "../io/path.ts";
 import { LzopCompressionPool } from "../codec/lzop_pool.ts";
 import { pushAheadOne, type WalPushContext, warnPushAheadFailed } from "./push.ts";
-import { PUSH_AHEAD_HEARTBEAT_MS, PushAheadState, PushLedger, readyWalNames } from "./status.ts";
+import {
+  PUSH_AHEAD_HEARTBEAT_MS,
+  PushAheadState,
+  PushLedger,
+  unarchivedReadyNames,
+} from "./status.ts";
 
 /** Options of {@linkcode pushAheadLoop}. */
 export interface PushAheadOptions {
@@ -46,20 +50,16 @@ export async function pushAheadLoop(
   try {
     for (;;) {
       if (inFlight.size < options.poolSize) {
-        for (const name of await candidates(walDir, ledger, context.prefixUrl)) {
+        for (const name of await unarchivedReadyNames(walDir, ledger, context.prefixUrl)) {
           if (inFlight.size >= options.poolSize) break;
           if (name === options.exclude || inFlight.has(name)) continue;
           if (finished.has(name) || failed.has(name)) continue;
-          await state.markPushing(name);
           const job = pushAheadOne(walDir, name, pushContext, ledger, options)
-            .then(() => {
-              finished.add(name);
-              return state.donePushing(name, false);
-            })
+            .then(() => void finished.add(name))
             .catch(async (error) => {
               failed.add(name);
               warnPushAheadFailed(context.log, name, error);
-              await state.donePushing(name, true);
+              await state.markFailed(name);
             })
             .finally(() => inFlight.delete(name));
           inFlight.set(name, job);
@@ -74,18 +74,4 @@ export async function pushAheadLoop(
     pool.close();
     await state.release();
   }
-}
-
-/** Ready files not yet archived to this prefix, oldest first. */
-async function candidates(walDir: string, ledger: PushLedger, prefix: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const name of await readyWalNames(walDir)) {
-    try {
-      const info = await Deno.stat(join(walDir, name));
-      if (!(await ledger.matches(name, info, prefix))) out.push(name);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
 }

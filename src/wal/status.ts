@@ -19,8 +19,16 @@ import type { Logger } from "../log/logger.ts";
 /** Our directory inside pg_wal (WAL-E used `.wal-e`). */
 export const WALD_DIRECTORY = ".wal-d";
 
-/** Checks that `path` names a WAL file and can be read; returns its name and stat. */
-export async function inspectWalFile(path: string): Promise<{ name: string; info: Deno.FileInfo }> {
+/** A WAL file checked by {@linkcode inspectWalFile}: readable, regular, with a WAL file name. */
+export interface WalFile {
+  path: string;
+  name: string;
+  /** Its stat when inspected (the ledger records size, mtime and inode). */
+  info: Deno.FileInfo;
+}
+
+/** Checks that `path` names a WAL file and can be read. */
+export async function inspectWalFile(path: string): Promise<WalFile> {
   const name = basename(path);
   if (classifyWalFileName(name) === null) {
     throw new UserError(`"${name}" is not the name of a WAL file`, {
@@ -58,7 +66,7 @@ export async function inspectWalFile(path: string): Promise<{ name: string; info
       detail: `"${path}" is not a regular file.`,
     });
   }
-  return { name, info };
+  return { path, name, info };
 }
 
 /** Names of WAL files with an `archive_status/<name>.ready` marker, oldest first. */
@@ -78,6 +86,25 @@ export async function readyWalNames(walDir: string): Promise<string[]> {
     throw error;
   }
   return names.sort();
+}
+
+/** Ready files not yet archived to `prefix` according to the ledger, oldest first. */
+export async function unarchivedReadyNames(
+  walDir: string,
+  ledger: PushLedger,
+  prefix: string,
+): Promise<string[]> {
+  const names: string[] = [];
+  for (const name of await readyWalNames(walDir)) {
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.stat(join(walDir, name));
+    } catch {
+      continue; // gone meanwhile
+    }
+    if (!(await ledger.matches(name, info, prefix))) names.push(name);
+  }
+  return names;
 }
 
 /** One ledger entry. */
@@ -209,25 +236,22 @@ export const PUSH_AHEAD_HEARTBEAT_MS = 2_000;
 
 /**
  * Coordination between PostgreSQL's wal-push calls and the background `wal-push-ahead` process
- * of a WAL directory: a lock (one pusher at a time, with a heartbeat), a marker per file in
- * flight, and a marker per file the pusher could not archive (the foreground call then archives
- * it itself and reports the real error).
+ * of a WAL directory: a lock (one pusher at a time, with a heartbeat), and a marker per file the
+ * pusher could not archive (the foreground call then archives it itself and reports the real
+ * error).
  */
 export class PushAheadState {
   readonly #lock: string;
-  readonly #pushing: string;
   readonly #failed: string;
 
   constructor(walDir: string) {
     const root = join(walDir, WALD_DIRECTORY);
     this.#lock = join(root, "push-ahead.lock");
-    this.#pushing = join(root, "pushing");
     this.#failed = join(root, "failed");
   }
 
   /** Takes the lock; false if a live pusher holds it. A stale lock is taken over. */
   async acquire(): Promise<boolean> {
-    await Deno.mkdir(this.#pushing, { recursive: true, mode: 0o700 });
     await Deno.mkdir(this.#failed, { recursive: true, mode: 0o700 });
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
@@ -264,29 +288,15 @@ export class PushAheadState {
     }
   }
 
-  async markPushing(name: string): Promise<void> {
-    await Deno.writeFile(join(this.#pushing, name), new Uint8Array(0), { mode: 0o600 });
-  }
-
-  async donePushing(name: string, failed: boolean): Promise<void> {
-    if (failed) await Deno.writeFile(join(this.#failed, name), new Uint8Array(0)).catch(() => {});
-    await Deno.remove(join(this.#pushing, name)).catch(() => {});
+  /** Records that the pusher could not archive `name`. */
+  async markFailed(name: string): Promise<void> {
+    await Deno.writeFile(join(this.#failed, name), new Uint8Array(0)).catch(() => {});
   }
 
   /** Whether the pusher gave up on `name` (and forgets that, so the caller handles it). */
   async takeFailure(name: string): Promise<boolean> {
     try {
       await Deno.remove(join(this.#failed, name));
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
-  /** Whether `name` is in flight in the pusher. */
-  async isPushing(name: string): Promise<boolean> {
-    try {
-      await Deno.stat(join(this.#pushing, name));
       return true;
     } catch {
       return false;
