@@ -15,7 +15,7 @@
  * @module
  */
 
-import { LZOP, probeLzop } from "./native.ts";
+import { commandOutput, LZOP, probeLzop } from "./native.ts";
 import { scanBenchArgs } from "./args.ts";
 import { createHash } from "node:crypto";
 import { LZO_BLOCK_MAX, LzoCodec } from "../../src/codec/lzo.ts";
@@ -176,16 +176,6 @@ export function parseOptions(args: string[]): BenchOptions {
     return true;
   });
   return options;
-}
-
-/** Standard output of a command, or null if it cannot run or fails. */
-async function commandOutput(command: string, args: string[]): Promise<string | null> {
-  try {
-    const { code, stdout } = await new Deno.Command(command, { args, stderr: "null" }).output();
-    return code === 0 ? new TextDecoder().decode(stdout) : null;
-  } catch {
-    return null;
-  }
 }
 
 async function describeMachine(lzop: string | null): Promise<MachineInfo> {

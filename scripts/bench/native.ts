@@ -17,3 +17,13 @@ export async function probeLzop(): Promise<{ version: string } | { skipped: stri
     return { skipped: `cannot run \`${LZOP}\`: ${(error as Error).message}` };
   }
 }
+
+/** Standard output of a command, or null if it cannot run or fails. */
+export async function commandOutput(command: string, args: string[]): Promise<string | null> {
+  try {
+    const { code, stdout } = await new Deno.Command(command, { args, stderr: "null" }).output();
+    return code === 0 ? new TextDecoder().decode(stdout) : null;
+  } catch {
+    return null;
+  }
+}

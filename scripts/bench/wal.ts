@@ -23,9 +23,9 @@
  * @module
  */
 
-import { LZOP, probeLzop } from "./native.ts";
+import { commandOutput, LZOP, probeLzop } from "./native.ts";
 import { scanBenchArgs } from "./args.ts";
-import { RUNTIME_PERMISSION_FLAGS } from "../../src/cli/reinvoke.ts";
+import { denoRunArguments } from "../../src/cli/reinvoke.ts";
 import { join } from "node:path";
 import {
   type Cluster,
@@ -266,16 +266,6 @@ export function parseOptions(args: string[]): BenchOptions {
     return true;
   });
   return options;
-}
-
-/** Standard output of a command, or null if it cannot run or fails. */
-async function commandOutput(command: string, args: string[]): Promise<string | null> {
-  try {
-    const { code, stdout } = await new Deno.Command(command, { args, stderr: "null" }).output();
-    return code === 0 ? new TextDecoder().decode(stdout) : null;
-  } catch {
-    return null;
-  }
 }
 
 /** The 1, 5 and 15 minute load averages. */
@@ -841,15 +831,7 @@ async function measureLatency(set: DataSet, context: LatencyContext): Promise<La
   await Deno.writeTextFile(probe, probeSource());
   await syncAll();
 
-  const launcherFlags = [
-    "run",
-    "--quiet",
-    "--no-prompt",
-    ...RUNTIME_PERMISSION_FLAGS,
-    "--unstable-net",
-    "--config",
-    join(PROJECT_ROOT, "deno.json"),
-  ];
+  const launcherFlags = denoRunArguments(join(PROJECT_ROOT, "deno.json"));
   const deno = Deno.execPath();
   let storeCounter = 0;
   const walPush = async (root: string): Promise<Spawned> => {

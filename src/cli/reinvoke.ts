@@ -1,6 +1,6 @@
 /**
- * How wal-d starts another wal-d process (prefetch children): the same executable, the same
- * permissions and the same global options.
+ * How wal-d starts another wal-d process (prefetch and push-ahead children): the same
+ * executable, the same permissions and the same global options.
  *
  * @module
  */
@@ -18,6 +18,21 @@ export const RUNTIME_PERMISSION_FLAGS = [
   "--allow-run",
 ] as const;
 
+/**
+ * `deno run` arguments before the script, as scripts/wal-d passes them: quiet, no prompts, the
+ * runtime permissions, and the project's deno.json (for its npm imports) when given.
+ */
+export function denoRunArguments(configPath?: string): string[] {
+  return [
+    "run",
+    "--quiet",
+    "--no-prompt",
+    ...RUNTIME_PERMISSION_FLAGS,
+    "--unstable-net",
+    ...(configPath ? ["--config", configPath] : []),
+  ];
+}
+
 /** The command that runs this wal-d again: the compiled binary, or `deno run ... mod.ts`. */
 export function selfCommand(): string[] {
   const executable = Deno.execPath();
@@ -30,16 +45,32 @@ export function selfCommand(): string[] {
   } catch {
     // running a copy without its deno.json
   }
-  return [
-    executable,
-    "run",
-    "--quiet",
-    "--no-prompt",
-    ...RUNTIME_PERMISSION_FLAGS,
-    "--unstable-net",
-    ...(hasConfig ? ["--config", config] : []),
-    main,
-  ];
+  return [executable, ...denoRunArguments(hasConfig ? config : undefined), main];
+}
+
+/**
+ * Starts `wal-d <global options> <args>` detached: it outlives this process and holds none of its
+ * pipes except, when `inheritStderr` is set, stderr (so its log lines reach the same log).
+ * Returns false if it could not be started.
+ */
+export function spawnSelfDetached(
+  globals: GlobalOptions,
+  args: string[],
+  inheritStderr: boolean,
+): boolean {
+  const command = selfCommand();
+  try {
+    const child = new Deno.Command(command[0], {
+      args: [...command.slice(1), ...globalArguments(globals), ...args],
+      stdin: "null",
+      stdout: "null",
+      stderr: inheritStderr ? "inherit" : "null",
+    }).spawn();
+    child.unref();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The global options as command-line arguments (the environment carries the rest). */

@@ -9,7 +9,7 @@
  */
 
 import { dirname, isAbsolute, resolve } from "../io/path.ts";
-import { globalArguments, selfCommand } from "../cli/reinvoke.ts";
+import { spawnSelfDetached } from "../cli/reinvoke.ts";
 import { UserError } from "../cli/errors.ts";
 import type { Invocation } from "../cli/types.ts";
 import {
@@ -94,27 +94,10 @@ async function startPrefetches(
 ): Promise<void> {
   await prefetchDir.ensure();
   await prefetchDir.cleanup(new Set(upcoming));
-  const command = selfCommand();
   const base = isAbsolute(walDir) ? walDir : resolve(walDir);
   for (const segment of upcoming) {
     if (await prefetchDir.isPresentOrRunning(segment)) continue;
-    try {
-      const child = new Deno.Command(command[0], {
-        args: [
-          ...command.slice(1),
-          ...globalArguments(inv.globals),
-          "wal-prefetch",
-          base,
-          segment,
-        ],
-        stdin: "null",
-        stdout: "null",
-        stderr: "null",
-      }).spawn();
-      child.unref();
-    } catch {
-      // Prefetching is an optimisation: without it the next wal-fetch downloads in-band.
-      return;
-    }
+    // Prefetching is an optimisation: without it the next wal-fetch downloads in-band.
+    if (!spawnSelfDetached(inv.globals, ["wal-prefetch", base, segment], false)) return;
   }
 }

@@ -9,7 +9,7 @@
  */
 
 import { dirname, isAbsolute, resolve } from "../io/path.ts";
-import { globalArguments, selfCommand } from "../cli/reinvoke.ts";
+import { spawnSelfDetached } from "../cli/reinvoke.ts";
 import type { Invocation } from "../cli/types.ts";
 import type { Logger } from "../log/logger.ts";
 import { answeredFromLedger, inspectWalFile, PushLedger } from "../wal/status.ts";
@@ -49,26 +49,12 @@ export async function run(inv: Invocation<"wal-push">, log: Logger): Promise<num
 
 /** Starts a detached `wal-push-ahead` process; false if it could not be started. */
 function startPushAhead(inv: Invocation<"wal-push">, walDir: string, exclude: string): boolean {
-  const command = selfCommand();
-  try {
-    const child = new Deno.Command(command[0], {
-      args: [
-        ...command.slice(1),
-        ...globalArguments(inv.globals),
-        "wal-push-ahead",
-        `--pool-size=${inv.args.poolSize}`,
-        ...(inv.args.markDone ? ["--mark-done"] : []),
-        `--exclude=${exclude}`,
-        "--lock-held",
-        isAbsolute(walDir) ? walDir : resolve(walDir),
-      ],
-      stdin: "null",
-      stdout: "null",
-      stderr: "inherit",
-    }).spawn();
-    child.unref();
-    return true;
-  } catch {
-    return false;
-  }
+  return spawnSelfDetached(inv.globals, [
+    "wal-push-ahead",
+    `--pool-size=${inv.args.poolSize}`,
+    ...(inv.args.markDone ? ["--mark-done"] : []),
+    `--exclude=${exclude}`,
+    "--lock-held",
+    isAbsolute(walDir) ? walDir : resolve(walDir),
+  ], true);
 }

@@ -1,7 +1,7 @@
 /** Runs the wal-d CLI as PostgreSQL would: a separate process, checked by exit code and output. */
 
 import { join } from "node:path";
-import { RUNTIME_PERMISSION_FLAGS } from "../../src/cli/reinvoke.ts";
+import { denoRunArguments } from "../../src/cli/reinvoke.ts";
 
 const root = new URL("../../", import.meta.url).pathname;
 
@@ -18,17 +18,7 @@ export async function walD(
   options: { env?: Record<string, string>; cwd?: string } = {},
 ): Promise<CliResult> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--quiet",
-      "--no-prompt",
-      ...RUNTIME_PERMISSION_FLAGS,
-      "--unstable-net",
-      "--config",
-      join(root, "deno.json"),
-      join(root, "mod.ts"),
-      ...args,
-    ],
+    args: [...denoRunArguments(join(root, "deno.json")), join(root, "mod.ts"), ...args],
     cwd: options.cwd,
     env: { WALE_LOG_DESTINATION: "stderr", NO_COLOR: "1", ...options.env },
     stdout: "piped",
