@@ -24,7 +24,8 @@ import {
   makePgUserTempDir,
   type PgMajor,
   recover,
-  waitFor,
+  switchWal,
+  waitForArchived,
   WAL_D_LAUNCHER,
 } from "../test/_pg/cluster.ts";
 
@@ -93,18 +94,9 @@ try {
         FROM generate_series(${batch * 100000}, ${batch * 100000 + 20000}) i;
       UPDATE demo SET note = note || ' (updated)' WHERE id % 13 = ${batch};
     `);
-    const [{ name }] = await primary.sql<{ name: string }>(
-      "SELECT pg_walfile_name(pg_switch_wal()) AS name",
-    );
-    last = name;
+    last = await switchWal(primary);
   }
-  const pg = primary;
-  await waitFor(async () => {
-    const [r] = await pg.sql<{ last: string | null }>(
-      "SELECT last_archived_wal AS last FROM pg_stat_archiver",
-    );
-    return r.last !== null && r.last >= last;
-  }, { what: `segment ${last} archived`, cluster: pg, timeoutMs: 120_000 });
+  await waitForArchived(primary, last, 120_000);
   const expected = await rows(primary);
   detail(`primary now has ${expected}`);
   const archived = [...Deno.readDirSync(join(store, "wal_005"))].map((e) => e.name).sort();

@@ -34,7 +34,7 @@ import {
   type PgMajor,
   pgSkipReason,
   PROJECT_ROOT,
-  waitFor,
+  waitForArchived,
   WAL_D_LAUNCHER,
 } from "../../test/_pg/cluster.ts";
 import { formatTable } from "./codec.ts";
@@ -707,13 +707,7 @@ export async function realSegment(
       "SELECT timeline_id AS tli FROM pg_control_checkpoint()",
     );
     const name = walFileName(Number(tli), chosen);
-    const cluster = pg;
-    await waitFor(async () => {
-      const [row] = await cluster.sql<{ last: string | null }>(
-        "SELECT last_archived_wal AS last FROM pg_stat_archiver",
-      );
-      return row.last !== null && row.last >= name;
-    }, { what: `segment ${name} archived`, cluster, timeoutMs: 60_000 });
+    await waitForArchived(pg, name);
     const bytes = await Deno.readFile(join(archive, name));
     if (bytes.length !== WAL_SEGMENT_SIZE) {
       throw new Error(`archived ${name} has ${bytes.length} bytes, not ${WAL_SEGMENT_SIZE}`);

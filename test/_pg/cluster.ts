@@ -914,6 +914,28 @@ export async function waitFor(
   throw new Error(msg);
 }
 
+/** Waits until the archiver has archived `segment` (or a later one). */
+export async function waitForArchived(
+  cluster: Cluster,
+  segment: string,
+  timeoutMs = 60_000,
+): Promise<void> {
+  await waitFor(async () => {
+    const [row] = await cluster.sql<{ last: string | null }>(
+      "SELECT last_archived_wal AS last FROM pg_stat_archiver",
+    );
+    return row.last !== null && row.last >= segment;
+  }, { what: `segment ${segment} archived`, cluster, timeoutMs });
+}
+
+/** Switches to a new WAL segment; returns the name of the segment it closed. */
+export async function switchWal(cluster: Cluster): Promise<string> {
+  const [{ name }] = await cluster.sql<{ name: string }>(
+    "SELECT pg_walfile_name(pg_switch_wal()) AS name",
+  );
+  return name;
+}
+
 /** Waits until `path` exists (e.g. an archived WAL segment). */
 export async function waitForFile(
   path: string,

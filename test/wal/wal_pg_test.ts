@@ -8,48 +8,28 @@ import { decompressLzop } from "../../src/codec/lzop.ts";
 import { isTemporaryName } from "../../src/io/atomic_file.ts";
 import {
   chownToPgUser,
-  cloneCluster,
   type Cluster,
   createCluster,
   ignoreUnlessPg,
   makePgUserTempDir,
   type PgMajor,
-  recover,
   runAsPgUser,
+  switchWal,
   waitFor,
+  waitForArchived,
   WAL_D_LAUNCHER,
   withCluster,
 } from "../_pg/cluster.ts";
-
-const ARCHIVE_SETTINGS = {
-  wal_level: "replica",
-  archive_mode: "on",
-  archive_command: `${WAL_D_LAUNCHER} wal-push %p`,
-};
+import { ARCHIVE_SETTINGS, archiveAndRecover } from "./_cycle.ts";
 
 function storeEnv(store: string): Record<string, string> {
   return { WALE_FILE_PREFIX: `file://localhost${store}`, WALE_LOG_DESTINATION: "stderr" };
 }
 
-/** Rows whose exact contents a restore must reproduce. */
-async function snapshot(pg: Cluster): Promise<string> {
-  const [row] = await pg.sql<{ n: string; s: string; h: string }>(
-    "SELECT count(*) AS n, sum(id) AS s, md5(string_agg(id || ':' || payload, ',' ORDER BY id)) AS h FROM t",
-  );
-  return `${row.n}|${row.s}|${row.h}`;
-}
-
 /** Switches to a new segment and waits until the archiver has archived the one it closed. */
 async function switchAndWaitArchived(pg: Cluster): Promise<string> {
-  const [{ name }] = await pg.sql<{ name: string }>(
-    "SELECT pg_walfile_name(pg_switch_wal()) AS name",
-  );
-  await waitFor(async () => {
-    const [row] = await pg.sql<{ last: string | null }>(
-      "SELECT last_archived_wal AS last FROM pg_stat_archiver",
-    );
-    return row.last !== null && row.last >= name;
-  }, { what: `segment ${name} archived`, cluster: pg, timeoutMs: 60_000 });
+  const name = await switchWal(pg);
+  await waitForArchived(pg, name);
   return name;
 }
 
@@ -59,70 +39,27 @@ for (const [major, segmentMiB] of [[13, 16], [17, 1]] as [PgMajor, number][]) {
   Deno.test({
     name,
     ignore: await ignoreUnlessPg([major], name),
-    fn: () => archiveAndRecover(major, segmentMiB),
+    fn: () => archiveAndRecoverToFiles(major, segmentMiB),
   });
 }
 
-async function archiveAndRecover(major: PgMajor, segmentMiB: number): Promise<void> {
+async function archiveAndRecoverToFiles(major: PgMajor, segmentMiB: number): Promise<void> {
   const store = await makePgUserTempDir(`wald-pg${major}-store-`);
-  const env = storeEnv(store);
   try {
-    await withCluster({
+    const { log, walDirNames } = await archiveAndRecover({
       major,
-      initdbArgs: [`--wal-segsize=${segmentMiB}`],
-      settings: ARCHIVE_SETTINGS,
-      env,
-    }, async (pg) => {
-      await pg.exec(`
-        CREATE TABLE t (id int PRIMARY KEY, payload text NOT NULL);
-        INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 2000) i;
-      `);
-      await pg.stop();
-      const copy = await cloneCluster(pg, { settings: { archive_mode: "off" }, env });
-      try {
-        await pg.start();
-        // Load: batches of writes, updates and deletes, each followed by a segment switch.
-        const archived: string[] = [];
-        for (let batch = 0; batch < 6; batch++) {
-          await pg.exec(`
-            INSERT INTO t SELECT i, repeat(md5(i::text), 8)
-              FROM generate_series(${3000 + batch * 3000}, ${5000 + batch * 3000}) i;
-            UPDATE t SET payload = payload || '-u${batch}' WHERE id % 7 = ${batch};
-            DELETE FROM t WHERE id % 11 = ${batch};
-          `);
-          archived.push(await switchAndWaitArchived(pg));
-        }
-        const expected = await snapshot(pg);
-        const [stats] = await pg.sql<{ failed: string }>(
-          "SELECT failed_count AS failed FROM pg_stat_archiver",
-        );
-        assert.equal(Number(stats.failed), 0, await pg.logTail());
-        for (const segment of archived) {
+      segmentMiB,
+      env: storeEnv(store),
+      batches: 6,
+      async checkArchive(segments) {
+        for (const segment of segments) {
           const object = await Deno.readFile(join(store, "wal_005", `${segment}.lzo`));
           assert.equal(decompressLzop(object).length, segmentMiB * 1024 * 1024, segment);
         }
-        await pg.stop();
-
-        // Everything the copy needs must come from the archive.
-        const walDir = join(copy.dataDir, "pg_wal");
-        for (const entry of Deno.readDirSync(walDir)) {
-          if (entry.isFile) await Deno.remove(join(walDir, entry.name));
-        }
-        await recover(copy, {
-          restoreCommand: `${WAL_D_LAUNCHER} wal-fetch %f %p`,
-          timeoutMs: 120_000,
-        });
-        assert.equal(await snapshot(copy), expected);
-        const log = await Deno.readTextFile((copy as Cluster).logFile);
-        assert.match(log, /action=wal-fetch .*state=complete/);
-        assert.match(log, /promoted prefetched wal segment/, "prefetch served segments");
-        assert.doesNotMatch(log, / ERROR +MSG:/);
-        const leftovers = [...Deno.readDirSync(walDir)].map((e) => e.name);
-        assert.ok(!leftovers.some(isTemporaryName), leftovers.join(" "));
-      } finally {
-        await copy.close();
-      }
+      },
     });
+    assert.match(log, /promoted prefetched wal segment/, "prefetch served segments");
+    assert.ok(!walDirNames.some(isTemporaryName), walDirNames.join(" "));
   } finally {
     await Deno.remove(store, { recursive: true });
   }
@@ -188,20 +125,11 @@ Deno.test({
               i * 1000 + 999
             }) i`,
           );
-          const [{ name }] = await pg.sql<{ name: string }>(
-            "SELECT pg_walfile_name(pg_switch_wal()) AS name",
-          );
-          switched.push(name);
+          switched.push(await switchWal(pg));
         }
         await pg.configure({ archive_command: `${WAL_D_LAUNCHER} wal-push --pool-size 4 %p` });
         await pg.reload();
-        const last = switched[switched.length - 1];
-        await waitFor(async () => {
-          const [row] = await pg.sql<{ last: string | null }>(
-            "SELECT last_archived_wal AS last FROM pg_stat_archiver",
-          );
-          return row.last !== null && row.last >= last;
-        }, { what: "the backlog archived", cluster: pg, timeoutMs: 60_000 });
+        await waitForArchived(pg, switched[switched.length - 1]);
         for (const segment of switched) {
           await Deno.stat(join(store, "wal_005", `${segment}.lzo`));
         }
@@ -211,15 +139,7 @@ Deno.test({
         // Entries are dropped once PostgreSQL has marked their files done: after one more
         // segment, nothing is left.
         await pg.sql("INSERT INTO t VALUES (-1, 'x')");
-        const [{ name: extra }] = await pg.sql<{ name: string }>(
-          "SELECT pg_walfile_name(pg_switch_wal()) AS name",
-        );
-        await waitFor(async () => {
-          const [row] = await pg.sql<{ last: string | null }>(
-            "SELECT last_archived_wal AS last FROM pg_stat_archiver",
-          );
-          return row.last !== null && row.last >= extra;
-        }, { what: "one more segment archived", cluster: pg });
+        await waitForArchived(pg, await switchWal(pg));
         const ledger = join(pg.dataDir, "pg_wal", ".wal-d", "pushed");
         await waitFor(() => [...Deno.readDirSync(ledger)].length === 0, {
           what: "the ledger to empty",
