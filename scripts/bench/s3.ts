@@ -5,12 +5,16 @@
  *   deno task bench:s3 [--size-mib N] [--runs N] [--json PATH]
  *
  * 1. Upload and download of an N MiB stream (default 512) through our storage layer
- *    (`openStore`: policy + S3Store, multipart from reused 8 MiB part buffers, 4 in flight)
+ *    (`openStore`: policy + S3Store, multipart from reused 8 MiB part buffers, 3 in flight)
  *    against the raw SDK doing the same transfer (`@aws-sdk/lib-storage` Upload with its
  *    defaults, the bench's only use of lib-storage; GetObject read as a web stream), each in a
- *    fresh process so that its peak RSS is its own (sampled every 20 ms). `source` only reads the
- *    generated stream (fresh 1 MiB chunks, as a compressor makes them) to nowhere: the peak RSS
- *    that the source's own garbage reaches before any upload.
+ *    fresh process so that its peak RSS is its own (sampled every 20 ms).
+ *    - `up-store` uploads a byte stream whose producer writes into the views it is offered (as
+ *      wal-d's own producers do): the uploader reads straight into its part buffers.
+ *    - `up-store-chunks` and `up-sdk` upload a stream of fresh 1 MiB chunks (lib-storage cannot
+ *      read a byte stream); `source` only reads that stream to nowhere: the peak RSS that the
+ *      chunks' own garbage reaches before any upload (V8 collects external memory at about
+ *      64 MiB of growth).
  * 2. wal-push latency of a 16 MiB segment (one fresh process per push, as PostgreSQL runs it)
  *    to s3rver against the file store, in the same rounds.
  *
@@ -58,6 +62,29 @@ function source(size: number): ReadableStream<Uint8Array> {
   }, { highWaterMark: 0 });
 }
 
+/** N bytes as a byte stream, written into the reader's views (the same pattern). */
+function byteSource(size: number): ReadableStream<Uint8Array> {
+  let sent = 0;
+  const pattern = new Uint8Array((1 << 20) + 256);
+  for (let i = 0; i < pattern.length; i++) pattern[i] = (i * 31) & 0xff;
+  return new ReadableStream({
+    type: "bytes",
+    pull(controller) {
+      const request = controller.byobRequest!;
+      if (sent >= size) {
+        controller.close();
+        request.respond(0);
+        return;
+      }
+      const view = request.view as Uint8Array;
+      const n = Math.min(view.length, 1 << 20, size - sent);
+      view.set(pattern.subarray(sent & 255, (sent & 255) + n));
+      request.respond(n);
+      sent += n;
+    },
+  });
+}
+
 async function drain(stream: ReadableStream<Uint8Array>): Promise<number> {
   let total = 0;
   for await (const chunk of stream) total += chunk.length;
@@ -87,6 +114,9 @@ async function child(mode: string, endpoint: string, size: number): Promise<void
   let bytes = size;
   switch (mode) {
     case "up-store":
+      await store.put("big-store", () => byteSource(size));
+      break;
+    case "up-store-chunks":
       await store.put("big-store", () => source(size));
       break;
     case "up-sdk":
@@ -170,7 +200,16 @@ async function main(): Promise<void> {
   try {
     const rows: Record<string, { mbps: number[]; rss: number[]; base: number[] }> = {};
     for (let run = 0; run < runs; run++) {
-      for (const mode of ["source", "up-store", "up-sdk", "down-store", "down-sdk"]) {
+      for (
+        const mode of [
+          "source",
+          "up-store",
+          "up-store-chunks",
+          "up-sdk",
+          "down-store",
+          "down-sdk",
+        ]
+      ) {
         const { seconds, peakRss, baseRss } = await runChild(mode, server.endpoint, size);
         rows[mode] ??= { mbps: [], rss: [], base: [] };
         rows[mode].base.push(baseRss / 1048576);

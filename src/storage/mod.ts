@@ -67,6 +67,7 @@ async function openBackend(
   config: Config,
   prefix: StoragePrefix,
   source: string | null,
+  log?: Logger,
 ): Promise<ObjectStore> {
   switch (prefix.scheme) {
     case "file": {
@@ -77,6 +78,14 @@ async function openBackend(
       // Settings are checked before the SDK is loaded: a configuration error costs no SDK start.
       const { resolveS3Settings } = await import("./s3_config.ts");
       const settings = resolveS3Settings(config, prefix);
+      if (settings.endpoint !== null && settings.regionSet) {
+        log?.warning("both AWS_REGION and WALE_S3_ENDPOINT are set", {
+          detail: `WAL-E ignores AWS_REGION then; wal-d signs requests to the endpoint ` +
+            `"${settings.endpoint.host}" for region "${settings.region}".`,
+          hint: "Unset AWS_REGION if the endpoint does not expect that region (requests are " +
+            "then signed for us-east-1).",
+        });
+      }
       const { S3Store } = await import("./s3.ts");
       return new S3Store(settings);
     }
@@ -101,6 +110,6 @@ export async function openStore(
 ): Promise<ObjectStore> {
   const prefix = requirePrefix(config);
   const policy = { ...storagePolicyFromConfig(config), ...options.policy };
-  const backend = await openBackend(config, prefix, config.prefixSource);
+  const backend = await openBackend(config, prefix, config.prefixSource, log);
   return withPolicy(backend, policy, log, options.runtime);
 }

@@ -60,6 +60,7 @@ import type {
   StorageErrorKind,
 } from "./types.ts";
 import { StorageError } from "./types.ts";
+import { byobReader } from "../io/byob.ts";
 
 /** Default number of attempts when `WALE_RETRIES` is not set. */
 export const DEFAULT_MAX_ATTEMPTS = 8;
@@ -541,7 +542,8 @@ class PolicyStore implements ObjectStore {
 
   /**
    * The body handed to the backend: each chunk it takes restarts the idle deadline; once the body
-   * is exhausted the backend has `callTimeoutMs` to commit the object.
+   * is exhausted the backend has `callTimeoutMs` to commit the object. A byte stream stays a byte
+   * stream: the backend's views are passed through to the source, which writes into them.
    */
   #progressWatchedBody(
     source: ReadableStream<Uint8Array>,
@@ -549,8 +551,12 @@ class PolicyStore implements ObjectStore {
     operation: Operation,
   ): ReadableStream<Uint8Array> {
     const { callTimeoutMs, idleTimeoutMs } = this.#policy;
-    const reader = source.getReader();
-    let erroring: ReadableStreamDefaultController<Uint8Array> | null = null;
+    const byob = byobReader(source);
+    const reader = byob ?? source.getReader();
+    let erroring:
+      | ReadableStreamDefaultController<Uint8Array>
+      | ReadableByteStreamController
+      | null = null;
     const onFail = () => {
       reader.cancel(guard.signal.reason).catch(() => {});
       try {
@@ -560,37 +566,65 @@ class PolicyStore implements ObjectStore {
       }
     };
     guard.signal.addEventListener("abort", onFail, { once: true });
+    /** After each read: throws if the attempt failed; re-arms the deadline that now applies. */
+    const afterRead = (done: boolean) => {
+      // Cancelling the source on failure ends its pending read as if it were complete.
+      if (guard.signal.aborted) throw guard.signal.reason;
+      if (done) {
+        guard.signal.removeEventListener("abort", onFail);
+        guard.arm(
+          callTimeoutMs,
+          () =>
+            this.#timeoutError(
+              operation,
+              `the upload was not committed within ${seconds(callTimeoutMs)} s`,
+            ),
+        );
+      } else {
+        guard.arm(
+          idleTimeoutMs,
+          () => this.#timeoutError(operation, `no bytes sent for ${seconds(idleTimeoutMs)} s`),
+        );
+      }
+    };
+    const cancel = async (reason: unknown) => {
+      guard.signal.removeEventListener("abort", onFail);
+      await reader.cancel(reason).catch(() => {});
+    };
+    if (byob !== null) {
+      return new ReadableStream({
+        type: "bytes",
+        autoAllocateChunkSize: 1 << 20, // for a backend that reads without views
+        start(controller) {
+          erroring = controller;
+        },
+        async pull(controller) {
+          const request = controller.byobRequest!;
+          // Reading transfers the view's buffer: the answer is the returned view, same memory.
+          const { value, done } = await byob.read(request.view as Uint8Array);
+          afterRead(done || value === undefined);
+          if (done || value === undefined) {
+            controller.close();
+            if (value !== undefined) request.respondWithNewView(value);
+          } else {
+            request.respondWithNewView(value);
+          }
+        },
+        cancel,
+      });
+    }
+    const chunks = reader as ReadableStreamDefaultReader<Uint8Array>;
     return new ReadableStream<Uint8Array>({
       start(controller) {
         erroring = controller;
       },
-      pull: async (controller) => {
-        const result = await reader.read();
-        // Cancelling the source on failure ends its pending read as if it were complete.
-        if (guard.signal.aborted) throw guard.signal.reason;
-        if (result.done) {
-          guard.signal.removeEventListener("abort", onFail);
-          guard.arm(
-            callTimeoutMs,
-            () =>
-              this.#timeoutError(
-                operation,
-                `the upload was not committed within ${seconds(callTimeoutMs)} s`,
-              ),
-          );
-          controller.close();
-        } else {
-          guard.arm(
-            idleTimeoutMs,
-            () => this.#timeoutError(operation, `no bytes sent for ${seconds(idleTimeoutMs)} s`),
-          );
-          controller.enqueue(result.value);
-        }
+      async pull(controller) {
+        const result = await chunks.read();
+        afterRead(result.done);
+        if (result.done) controller.close();
+        else controller.enqueue(result.value);
       },
-      async cancel(reason) {
-        guard.signal.removeEventListener("abort", onFail);
-        await reader.cancel(reason).catch(() => {});
-      },
+      cancel,
     }, { highWaterMark: 0 });
   }
 

@@ -98,6 +98,8 @@ export interface S3StoreSettings {
   readonly pathPrefix: string;
   /** The signing region (`AWS_REGION`, else `us-east-1` with an endpoint). */
   readonly region: string;
+  /** Whether `AWS_REGION` was set (WAL-E warns when it is set with an endpoint). */
+  readonly regionSet: boolean;
   readonly endpoint: S3Endpoint | null;
   /** Static keys, or `"instance-profile"` for the instance metadata service. */
   readonly credentials: S3StaticCredentials | "instance-profile";
@@ -174,6 +176,7 @@ export function resolveS3Settings(config: Config, prefix: StoragePrefix): S3Stor
     bucket: prefix.storeName,
     pathPrefix: prefix.pathPrefix,
     region: region ?? "us-east-1",
+    regionSet: region !== null,
     endpoint,
     credentials,
     storageClass: nonEmpty(config.s3.storageClass) ?? "STANDARD",

@@ -13,6 +13,11 @@
  * A buffer handed to `UploadPart` is not written again until that call has resolved (the request
  * body is then fully sent); a buffer whose call failed is never reused (the upload is over).
  *
+ * A byte stream (`type: "bytes"`) is read with a BYOB reader straight into the part buffers: its
+ * producer writes where the part is sent from, and no chunk is allocated per read. Other streams
+ * are copied chunk by chunk; their chunks are the producer's garbage, which V8 lets grow to about
+ * 64 MiB before it collects it (its external-memory soft limit).
+ *
  * @module
  */
 import {
@@ -24,11 +29,12 @@ import {
   type S3Client,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
+import { byobReader } from "../io/byob.ts";
 
 /** Multipart part size: S3's 10,000 parts then allow objects up to 80 GB. */
 export const S3_PART_SIZE = 8 * 1024 * 1024;
 /** Parts uploaded concurrently by one upload. */
-export const S3_PARTS_IN_FLIGHT = 4;
+export const S3_PARTS_IN_FLIGHT = 3;
 /** Part buffers of one upload: those in flight, plus the one being filled. */
 export const S3_PART_BUFFERS = S3_PARTS_IN_FLIGHT + 1;
 /** How long the best-effort `AbortMultipartUpload` after a failure may take. */
@@ -64,7 +70,9 @@ export async function putStream(
   // Aborts the calls in flight on a failure of any of them, or of the stream, or of `signal`.
   const halt = new AbortController();
   const callSignal = signal === undefined ? halt.signal : AbortSignal.any([halt.signal, signal]);
-  const reader = stream.getReader();
+  const byob = byobReader(stream);
+  const plain = byob === null ? stream.getReader() : null;
+  const reader = byob ?? plain!;
   const onAbort = () => {
     halt.abort(signal?.reason);
     reader.cancel(signal?.reason).catch(() => {});
@@ -145,8 +153,30 @@ export async function putStream(
   try {
     let buffer = await takeBuffer();
     let filled = 0;
-    for (;;) {
-      const { value, done } = await reader.read();
+    while (byob !== null) {
+      if (filled < partSize) {
+        const { value, done } = await byob.read(buffer.subarray(filled));
+        check(); // a cancelled read (abort) ends as `done`
+        if (value === undefined) break;
+        buffer = new Uint8Array(value.buffer); // the read transferred it; same memory
+        if (done) break;
+        filled += value.length;
+        continue;
+      }
+      // A full buffer is a part only if more bytes follow: read them into the next buffer.
+      const { value, done } = await byob.read(await takeBuffer());
+      check();
+      if (value === undefined) break;
+      if (done) {
+        free.push(new Uint8Array(value.buffer));
+        break;
+      }
+      await sendPart(buffer, filled);
+      buffer = new Uint8Array(value.buffer);
+      filled = value.length;
+    }
+    while (plain !== null) {
+      const { value, done } = await plain.read();
       check(); // a cancelled read (abort) ends as `done`
       if (done) break;
       let at = 0;

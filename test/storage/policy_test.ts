@@ -489,6 +489,61 @@ Deno.test("policy: an upload that keeps moving is not cut off by the idle timeou
   assert.equal(store.stored[0].length, 12);
 });
 
+Deno.test("policy: a byte-stream body stays one: the backend's views reach the source", async () => {
+  const store = new ScriptedStore();
+  const offered: number[] = []; // byte lengths of the buffers behind the views
+  let stall = false;
+  const body = () => {
+    let sent = 0;
+    return new ReadableStream({
+      type: "bytes",
+      async pull(controller) {
+        const request = controller.byobRequest!;
+        offered.push(request.view!.buffer.byteLength);
+        if (stall && sent > 0) return await new Promise<void>(() => {});
+        if (sent === 6) {
+          controller.close();
+          request.respond(0);
+          return;
+        }
+        (request.view as Uint8Array).set([1, 2, 3]);
+        request.respond(3);
+        sent += 3;
+      },
+    });
+  };
+  // A backend reading with its own buffer (as the S3 multipart upload does).
+  store.putSteps = [async (stream) => {
+    const reader = (stream as ReadableStream<Uint8Array>).getReader({ mode: "byob" });
+    let buffer = new Uint8Array(64);
+    let filled = 0;
+    for (;;) {
+      const { value, done } = await reader.read(buffer.subarray(filled));
+      buffer = new Uint8Array(value!.buffer);
+      if (done) break;
+      filled += value!.length;
+    }
+    store.stored.push(buffer.slice(0, filled));
+  }];
+  const wrapped = withPolicy(
+    store,
+    policy({ maxAttempts: 1, idleTimeoutMs: 30 }),
+    undefined,
+    new FakeRuntime(),
+  );
+  await wrapped.put("k", body);
+  assert.deepEqual(store.stored[0], new Uint8Array([1, 2, 3, 1, 2, 3]));
+  assert.ok(offered.length >= 3);
+  for (const length of offered) assert.equal(length, 64, "the backend's buffer");
+  // A backend reading chunks still gets them (allocated per read by the wrapper).
+  store.putSteps = [consumeThen(store)];
+  await wrapped.put("k2", body);
+  assert.deepEqual(store.stored[1], new Uint8Array([1, 2, 3, 1, 2, 3]));
+  // A byte source that stalls is cut off by the idle timeout like any other.
+  stall = true;
+  await assert.rejects(wrapped.put("k3", body), /timed out: no bytes sent for 0\.03 s/);
+});
+
 Deno.test("policy: a backend that never commits after reading the body times out", async () => {
   const store = new ScriptedStore();
   store.putSteps = [async (body) => {

@@ -4,6 +4,7 @@ import { EffectiveEnvironment } from "../../src/config/environment.ts";
 import { type ConfigOptions, resolveConfig } from "../../src/config/resolve.ts";
 import type { Config } from "../../src/config/types.ts";
 import { openStore, type StoragePolicy } from "../../src/storage/mod.ts";
+import { DEFAULT_STORAGE_POLICY, withPolicy } from "../../src/storage/policy.ts";
 import { parseS3Endpoint, resolveS3Settings } from "../../src/storage/s3_config.ts";
 import { s3Error, S3Store } from "../../src/storage/s3.ts";
 import { S3ServiceException } from "@aws-sdk/client-s3";
@@ -83,6 +84,47 @@ function distinctStream(size: number): ReadableStream<Uint8Array> {
       sent += length;
     },
   });
+}
+
+/**
+ * `size` bytes as a byte stream (`type: "bytes"`), the same bytes as {@linkcode distinctStream},
+ * written into the reader's views, at most `maxFill` bytes per pull. `pulls` counts the pulls and
+ * `withoutView` those that had no BYOB view to fill.
+ */
+function distinctByteStream(
+  size: number,
+  maxFill: number,
+): { stream: ReadableStream<Uint8Array>; pulls: number; withoutView: number } {
+  const state = { stream: null as unknown as ReadableStream<Uint8Array>, pulls: 0, withoutView: 0 };
+  let sent = 0;
+  state.stream = new ReadableStream({
+    type: "bytes",
+    pull(controller) {
+      state.pulls++;
+      if (sent >= size) {
+        controller.close();
+        controller.byobRequest?.respond(0);
+        return;
+      }
+      const request = controller.byobRequest;
+      if (request === null || request.view === null) {
+        state.withoutView++;
+        controller.error(new Error("the uploader did not offer a view"));
+        return;
+      }
+      const view = request.view as Uint8Array;
+      // Whole 4-byte words only (distinctStream's pattern), so fills stay aligned.
+      const length = Math.min(view.byteLength, maxFill, size - sent) & ~3 ||
+        Math.min(view.byteLength, size - sent);
+      for (let i = 0; i < length; i++) {
+        const at = sent + i;
+        view[i] = (((at >>> 2) ^ 0x5a5a5a5a) >>> ((at & 3) * 8)) & 0xff;
+      }
+      sent += length;
+      request.respond(length);
+    },
+  });
+  return state;
 }
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
@@ -416,6 +458,54 @@ Deno.test({
         await store.delete([key]);
       });
 
+      await t.step("a byte stream is read straight into the part buffers", async () => {
+        const cfg = config(env);
+        const direct = new S3Store(resolveS3Settings(cfg, cfg.prefix!));
+        const commands: string[] = [];
+        direct.client.middlewareStack.add(
+          (next, context) => async (args) => {
+            commands.push(context.commandName ?? "");
+            return await next(args);
+          },
+          { step: "initialize", name: "spy" },
+        );
+        const part = 8 * 1024 * 1024;
+        try {
+          for (
+            const [size, maxFill, parts] of [
+              [0, 1 << 20, 0],
+              [1000, 1 << 20, 0],
+              [part, 3 << 20, 0], // exactly one part: one PUT
+              [part + 1, 1 << 30, 2],
+              [3 * part + 4097, 777_777, 4],
+            ]
+          ) {
+            commands.length = 0;
+            const key = `basebackups_005/bytes/${size}`;
+            const source = distinctByteStream(size, maxFill);
+            // Through the storage policy, as commands put: its idle watch keeps the byte stream.
+            await withPolicy(direct, { ...DEFAULT_STORAGE_POLICY, ...FAST }).put(
+              key,
+              source.stream,
+            );
+            assert.equal(source.withoutView, 0, `${size}: every pull filled a view`);
+            const sent = commands.filter((c) => c === "UploadPartCommand").length;
+            assert.equal(sent, parts, `${size}: parts`);
+            assert.equal(commands.includes("PutObjectCommand"), parts === 0, `${size}: one PUT`);
+            const back = await getBytes(store, key);
+            assert.equal(back?.length, size, `${size}: length`);
+            assert.equal(
+              await sha256(back!),
+              await sha256(await readAll(distinctStream(size))),
+              `${size}: bytes`,
+            );
+            await store.delete([key]);
+          }
+        } finally {
+          direct.close();
+        }
+      });
+
       await t.step(
         "a failed or aborted multipart upload is aborted and leaves no object",
         async () => {
@@ -598,8 +688,19 @@ Deno.test({
       const store = await openStore(config(env));
       assert.ok((await store.head(`wal_005/${SEG}.lzo`))!.size > 0);
 
-      const fetched = await walD(["wal-fetch", SEG, `${dir}/restored`], { env, cwd: dir });
+      // WAL-E warns when both are set; so does wal-d (which signs for AWS_REGION).
+      assert.match(pushed.stderr, /WARNING .*both AWS_REGION and WALE_S3_ENDPOINT are set/);
+      assert.match(
+        pushed.stderr,
+        /signs requests to the endpoint "127\.0\.0\.1" for region "us-east-1"/,
+      );
+
+      const fetched = await walD(["wal-fetch", SEG, `${dir}/restored`], {
+        env: { ...env, AWS_REGION: "" },
+        cwd: dir,
+      });
       assert.equal(fetched.code, 0, fetched.stderr);
+      assert.doesNotMatch(fetched.stderr, /AWS_REGION/, "no warning with the endpoint alone");
       assert.equal(await sha256(await Deno.readFile(`${dir}/restored`)), await sha256(segment));
 
       const absent = await walD(
