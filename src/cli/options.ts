@@ -151,6 +151,11 @@ export const COMMAND_SPECS: Readonly<Record<CommandName, CommandSpec>> = {
         help: "limit the rate of reading the cluster directory",
       },
       { long: "--while-offline", takesValue: false, help: "back up a stopped cluster" },
+      {
+        long: "--fast-checkpoint",
+        takesValue: false,
+        help: "start with an immediate checkpoint instead of a spread one",
+      },
     ],
     positionals: [{ name: "PG_CLUSTER_DIRECTORY" }],
   },
@@ -176,7 +181,10 @@ export const COMMAND_SPECS: Readonly<Record<CommandName, CommandSpec>> = {
   "backup-list": {
     name: "backup-list",
     summary: "list base backups (all, one by name, or LATEST) as tab-separated values",
-    options: [{ long: "--detail", takesValue: false, help: "read each backup's details" }],
+    options: [
+      { long: "--detail", takesValue: false, help: "read each backup's details" },
+      { long: "--json", takesValue: false, help: "print a JSON array instead of WAL-E's table" },
+    ],
     positionals: [{ name: "QUERY", optional: true }],
   },
   "wal-push": {

@@ -352,6 +352,7 @@ function selectionFrom(scanResult: ScanResult, command: CommandName): CommandSel
             ? null
             : parseIntegerArgument("--cluster-read-rate-limit", rate, 1),
           whileOffline: flagOption(values, "--while-offline"),
+          fastCheckpoint: flagOption(values, "--fast-checkpoint"),
         },
       };
     }
@@ -370,7 +371,14 @@ function selectionFrom(scanResult: ScanResult, command: CommandName): CommandSel
     }
     case "backup-list": {
       const [query] = expectPositionals(spec, scanResult.positionals);
-      return { command, args: { query: query ?? null, detail: flagOption(values, "--detail") } };
+      return {
+        command,
+        args: {
+          query: query ?? null,
+          detail: flagOption(values, "--detail"),
+          json: flagOption(values, "--json"),
+        },
+      };
     }
     case "wal-push": {
       const [walSegment] = expectPositionals(spec, scanResult.positionals);

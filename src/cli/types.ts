@@ -62,6 +62,8 @@ export interface BackupPushArgs {
   clusterReadRateLimit: number | null;
   /** `--while-offline`. */
   whileOffline: boolean;
+  /** `--fast-checkpoint` (extension): request an immediate checkpoint at the start. */
+  fastCheckpoint: boolean;
 }
 
 /** `backup-fetch PG_CLUSTER_DIRECTORY BACKUP_NAME`. */
@@ -83,6 +85,8 @@ export interface BackupListArgs {
   query: string | null;
   /** `--detail`. */
   detail: boolean;
+  /** `--json` (extension): a JSON array of backups instead of WAL-E's tab-separated table. */
+  json: boolean;
 }
 
 /** `wal-push WAL_SEGMENT`. */

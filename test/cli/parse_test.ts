@@ -152,11 +152,20 @@ Deno.test("parse: backup-push options and defaults", () => {
       poolSize: 4,
       clusterReadRateLimit: null,
       whileOffline: false,
+      fastCheckpoint: false,
     },
   });
   assert.deepEqual(
-    run(["backup-push", "-p", "2", "--cluster-read-rate-limit", "1048576", "--while-offline", "/d"])
-      .selection,
+    run([
+      "backup-push",
+      "-p",
+      "2",
+      "--cluster-read-rate-limit",
+      "1048576",
+      "--while-offline",
+      "--fast-checkpoint",
+      "/d",
+    ]).selection,
     {
       command: "backup-push",
       args: {
@@ -164,6 +173,7 @@ Deno.test("parse: backup-push options and defaults", () => {
         poolSize: 2,
         clusterReadRateLimit: 1048576,
         whileOffline: true,
+        fastCheckpoint: true,
       },
     },
   );
@@ -201,11 +211,15 @@ Deno.test("parse: backup-fetch options and defaults", () => {
 Deno.test("parse: backup-list with and without QUERY", () => {
   assert.deepEqual(run(["backup-list"]).selection, {
     command: "backup-list",
-    args: { query: null, detail: false },
+    args: { query: null, detail: false, json: false },
   });
   assert.deepEqual(run(["backup-list", "--detail", "LATEST"]).selection, {
     command: "backup-list",
-    args: { query: "LATEST", detail: true },
+    args: { query: "LATEST", detail: true, json: false },
+  });
+  assert.deepEqual(run(["backup-list", "--json"]).selection, {
+    command: "backup-list",
+    args: { query: null, detail: false, json: true },
   });
 });
 
