@@ -44,6 +44,7 @@ import type {
   PutOptions,
 } from "./types.ts";
 import { StorageError } from "./types.ts";
+import { byobReader } from "../io/byob.ts";
 
 /** Mode of the directories this backend creates (before the umask). */
 export const FILE_STORE_DIRECTORY_MODE = 0o700;
@@ -126,7 +127,13 @@ async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
   while (offset < bytes.length) offset += await file.write(bytes.subarray(offset));
 }
 
-/** Writes every chunk of `body` to `file`; an abort cancels the body and throws its reason. */
+/** Buffer size of byte-stream bodies: read into one reused buffer, then written. */
+const BYTE_BODY_BUFFER = 1024 * 1024;
+
+/**
+ * Writes every chunk of `body` to `file`; an abort cancels the body and throws its reason. A byte
+ * stream (`type: "bytes"`) is read into one reused buffer, so its producer allocates nothing.
+ */
 async function writeBody(
   file: Deno.FsFile,
   body: Uint8Array | ReadableStream<Uint8Array>,
@@ -136,14 +143,23 @@ async function writeBody(
     await writeAll(file, body);
     return;
   }
-  const reader = body.getReader();
+  const byob = byobReader(body);
+  const reader = byob ?? body.getReader();
   const onAbort = () => reader.cancel(signal?.reason).catch(() => {});
   signal?.addEventListener("abort", onAbort, { once: true });
   try {
+    let buffer: Uint8Array | null = byob === null ? null : new Uint8Array(BYTE_BODY_BUFFER);
     for (;;) {
       signal?.throwIfAborted();
-      const { done, value } = await reader.read();
-      if (done) break;
+      let value: Uint8Array | undefined;
+      let done: boolean;
+      if (byob !== null) {
+        ({ value, done } = await byob.read(buffer!));
+        if (value !== undefined) buffer = new Uint8Array(value.buffer); // transferred back
+      } else {
+        ({ value, done } = await (reader as ReadableStreamDefaultReader<Uint8Array>).read());
+      }
+      if (done || value === undefined) break;
       await writeAll(file, value);
     }
     // A cancel on abort ends the read loop as if the body were complete: it is not.

@@ -122,6 +122,38 @@ Deno.test("file store: round trip of empty, small and multi-MiB objects, each bo
   });
 });
 
+Deno.test("file store: a byte-stream body is read into the store's own buffer", async () => {
+  await withRoot(async (_root, store) => {
+    const big = randomBytes(3 * 1024 * 1024 + 5);
+    const viewBuffers = new Set<number>();
+    let sent = 0;
+    const body = new ReadableStream({
+      type: "bytes",
+      pull(controller) {
+        const request = controller.byobRequest;
+        if (request === null || request.view === null) {
+          controller.error(new Error("no view offered"));
+          return;
+        }
+        viewBuffers.add(request.view.buffer.byteLength);
+        if (sent === big.length) {
+          controller.close();
+          request.respond(0);
+          return;
+        }
+        const view = request.view as Uint8Array;
+        const n = Math.min(view.length, 300_000, big.length - sent);
+        view.set(big.subarray(sent, sent + n));
+        sent += n;
+        request.respond(n);
+      },
+    });
+    await store.put("stream/bytes", body);
+    assert.deepEqual(await getBytes(store, "stream/bytes"), big);
+    assert.deepEqual([...viewBuffers], [1024 * 1024], "one buffer size: the store's");
+  });
+});
+
 Deno.test("file store: missing objects read as null; head reports size and mtime", async () => {
   await withRoot(async (root, store) => {
     assert.equal(await store.get("wal_005/none.lzo"), null);
