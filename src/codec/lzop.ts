@@ -14,6 +14,7 @@
 
 import { concatBytes } from "../io/bytes.ts";
 import { LZO_BLOCK_MAX, LzoCodec, LzoDataError } from "./lzo.ts";
+import { compressCodecInput, LZOP_BLOCK_HEADER, writeLzopBlockHeader } from "./lzop_block.ts";
 
 /** The 9 bytes every lzop file starts with. */
 export const LZOP_MAGIC: Uint8Array = new Uint8Array([
@@ -205,16 +206,14 @@ export class LzopEncoder {
     const codec = this.#codec;
     const n = this.#fill;
     this.#fill = 0;
-    const adler = codec.adler32Input(n);
-    const compressed = codec.compressInput(n);
-    const stored = compressed >= n;
-    const size = stored ? n : compressed;
-    const block = new Uint8Array(12 + size + tail);
-    const view = new DataView(block.buffer);
-    view.setUint32(0, n);
-    view.setUint32(4, size);
-    view.setUint32(8, adler);
-    block.set(stored ? codec.input.subarray(0, n) : codec.output.subarray(0, size), 12);
+    const compressed = compressCodecInput(codec, n);
+    const { stored, size } = compressed;
+    const block = new Uint8Array(LZOP_BLOCK_HEADER + size + tail);
+    writeLzopBlockHeader(block, 0, n, compressed);
+    block.set(
+      stored ? codec.input.subarray(0, n) : codec.output.subarray(0, size),
+      LZOP_BLOCK_HEADER,
+    );
     return block;
   }
 }
