@@ -37,5 +37,6 @@ export const COMMAND_LOADERS: { readonly [K in ConfiguredCommandName]?: CommandL
   "wal-fetch": () => import("../commands/wal_fetch.ts"),
   "wal-prefetch": () => import("../commands/wal_prefetch.ts"),
   "wal-push-ahead": () => import("../commands/wal_push_ahead.ts"),
+  "backup-push": () => import("../commands/backup_push.ts"),
   "backup-list": () => import("../commands/backup_list.ts"),
 };

@@ -1,0 +1,348 @@
+/**
+ * `backup-push`: a non-exclusive base backup of a running PostgreSQL 13–18 cluster (primary or
+ * standby), or of a stopped one (`--while-offline`), in WAL-E's layout (spec §1.3, §2, §3):
+ *
+ * 1. Online: one reserved connection starts the backup (`pg_backup_start`, or
+ *    `pg_start_backup(label, fast, false)` before 15). The backup's name comes from the start LSN,
+ *    its timeline and the segment size, computed here (spec §3.3), not by server functions that
+ *    fail during recovery. Offline: from the checkpoint in `global/pg_control`.
+ * 2. The data directory and tablespaces are walked (src/backup/walk.ts) and split into volumes
+ *    within WAL-E's limits (src/backup/partition.ts).
+ * 3. `extended_version.txt` is uploaded first.
+ * 4. Volumes stream file → tar → lzop (blocks compressed on every core) → store, `--pool-size` at
+ *    a time, with no temporary files; one rate limit covers the whole backup. Each volume's size
+ *    and SHA-256 are recorded as it is stored.
+ * 5. The backup is stopped on the same connection; the `backup_label` and `tablespace_map` it
+ *    returns, and a copy of `global/pg_control` read last, go into one final volume.
+ * 6. The sentinel is uploaded last, with WAL-E's fields and wal-d's (LSNs, timeline, versions,
+ *    times, and the volume list with sizes and SHA-256). A backup that fails before that has no
+ *    sentinel: it is reported as failed, and what it uploaded is deleted (best effort).
+ *
+ * @module
+ */
+
+import { UserError } from "../cli/errors.ts";
+import { LzopBlockPool } from "../codec/lzop_block_pool.ts";
+import { basename, join, resolve } from "../io/path.ts";
+import {
+  type BackupName,
+  backupName,
+  backupSentinelKey,
+  extendedVersionKey,
+  formatLsn,
+  type Lsn,
+  pgWalfileNameOffset,
+  volumeKey,
+} from "../layout/mod.ts";
+import type { Logger } from "../log/logger.ts";
+import { readControlFile } from "../pg/control.ts";
+import type { ObjectStore } from "../storage/types.ts";
+import { partitionMembers } from "./partition.ts";
+import { BackupProgress, type ProgressOptions } from "./progress.ts";
+import { rateLimited, RateLimiter } from "./rate_limit.ts";
+import {
+  type BackupSpec,
+  encodeSentinel,
+  type Sentinel,
+  SENTINEL_CONTENT_TYPE,
+  type SentinelVolume,
+} from "./sentinel.ts";
+import { type ClusterMember, walkCluster } from "./walk.ts";
+import { type MemoryMember, TarVolumeReader } from "./tar_reader.ts";
+import { lzopVolumeStream, type VolumeSource } from "./volume.ts";
+import { WALD_VERSION } from "../version.ts";
+
+/** The PostgreSQL side of an online backup (src/pg/backup_session.ts), as push uses it. */
+export interface BackupServer {
+  /** `version()`, for extended_version.txt. */
+  readonly versionString: string;
+  readonly versionNum: number;
+  readonly systemIdentifier: string;
+  readonly walSegmentSize: number;
+  readonly inRecovery: boolean;
+  start(label: string, fast: boolean): Promise<{ lsn: Lsn; timeline: number }>;
+  stop(): Promise<{ lsn: Lsn; timeline: number; labelFile: string; tablespaceMap: string | null }>;
+  /** Ends the backup on the server if it is still running, and the connection. */
+  close(): Promise<void>;
+}
+
+/** What {@linkcode pushBackup} needs. */
+export interface PushBackupOptions {
+  /** The data directory, as given on the command line. */
+  pgdata: string;
+  store: ObjectStore;
+  log: Logger;
+  /** Volumes uploaded at once (`--pool-size`). */
+  poolSize: number;
+  /** `--cluster-read-rate-limit` in bytes per second, or null. */
+  rateLimit: number | null;
+  /** `--fast-checkpoint`. */
+  fastCheckpoint: boolean;
+  /** The server (online), or null for `--while-offline`. */
+  server: BackupServer | null;
+  /** Progress reporting. */
+  progress?: ProgressOptions;
+  /** Compression workers (default: one per core). */
+  compressionWorkers?: number;
+  /** Volume limits (tests use small ones). */
+  partition?: { maxBytes?: number; maxMembers?: number };
+}
+
+/** What a finished backup is. */
+export interface PushedBackup {
+  name: BackupName;
+  sentinel: Sentinel;
+}
+
+/** Runs a base backup; resolves once its sentinel is stored. */
+export async function pushBackup(options: PushBackupOptions): Promise<PushedBackup> {
+  const { store, log, server } = options;
+  const uploadLog = log.getLogger("wal_e.worker.upload");
+  const pgdata = resolve(options.pgdata);
+  const startTime = new Date();
+  const written: string[] = [];
+  const blocks = new LzopBlockPool(options.compressionWorkers);
+  let started = false;
+  try {
+    // 1. Start.
+    let startLsn: Lsn;
+    let timeline: number;
+    let walSegmentSize: number;
+    let versionString: string;
+    let versionNum: number;
+    let systemIdentifier: string;
+    if (server !== null) {
+      const label = `freeze_start_${startTime.toISOString().replace("Z", "000+00:00")}`;
+      const begun = await server.start(label, options.fastCheckpoint);
+      started = true;
+      ({ lsn: startLsn, timeline } = begun);
+      ({ walSegmentSize, versionString, versionNum, systemIdentifier } = server);
+    } else {
+      const offline = await offlineStart(pgdata);
+      ({ startLsn, timeline, walSegmentSize, versionString, versionNum, systemIdentifier } =
+        offline);
+    }
+    const position = pgWalfileNameOffset(startLsn, timeline, walSegmentSize);
+    const name = backupName(position.segment, position.offset);
+    log.info(`starting base backup "${name}"`, {
+      detail: `start LSN ${formatLsn(startLsn)} on timeline ${timeline}` +
+        (server?.inRecovery ? " (a standby)" : ""),
+      structured: { backup: name },
+    });
+
+    // 2. Walk and partition.
+    const walk = await walkCluster(pgdata);
+    for (const skipped of walk.skipped) {
+      uploadLog.warning(`not archived: ${skipped.path}`, { detail: skipped.reason });
+    }
+    const volumes = partitionMembers(walk.members, options.partition);
+    const total = walk.members.reduce((sum, m) => sum + m.size, 0);
+
+    // 3. extended_version.txt first.
+    const versionKey = extendedVersionKey(name);
+    written.push(versionKey);
+    await store.put(versionKey, new TextEncoder().encode(versionString), {
+      contentType: "text/plain",
+    });
+
+    // 4. Volumes, poolSize at a time.
+    const progress = new BackupProgress(total, uploadLog, options.progress);
+    const limiter = options.rateLimit === null ? null : new RateLimiter(options.rateLimit);
+    progress.start();
+    const records: SentinelVolume[] = new Array(volumes.length + 1);
+    const readerOptions = {
+      onMemberSkipped: (member: { name: string }, reason: string) =>
+        uploadLog.info(`not archived: "${member.name}"`, { detail: reason }),
+      onMemberShrank: (member: { name: string }, recorded: number, read: number) =>
+        uploadLog.info(`"${member.name}" shrank during the backup`, {
+          detail: `${recorded} bytes when it was opened, ${read} read; the rest is stored as ` +
+            "zeros, and WAL replay from the backup's start restores it.",
+        }),
+    };
+    const upload = async (index: number, source: () => TarVolumeReader) => {
+      const key = volumeKey(name, index);
+      written.push(key);
+      uploadLog.info("begin uploading a base backup volume", {
+        detail: `Uploading to "${store.url(key)}".`,
+      });
+      const began = performance.now();
+      let attempt: { reader: TarVolumeReader; digest: Promise<{ size: number; sha256: string }> };
+      let counted = 0;
+      await store.put(key, () => {
+        // A retried upload starts the volume again: its bytes are counted again.
+        progress.subtract(counted);
+        counted = 0;
+        const reader = source();
+        let volumeSource: VolumeSource = {
+          read: async (into) => {
+            const n = await reader.read(into);
+            progress.add(n);
+            counted += n;
+            return n;
+          },
+          close: () => reader.close(),
+        };
+        if (limiter !== null) volumeSource = rateLimited(volumeSource, limiter);
+        const volume = lzopVolumeStream(volumeSource, blocks, { mode: 0o600 });
+        attempt = { reader, digest: volume.digest };
+        return volume.stream;
+      });
+      const digest = await attempt!.digest;
+      const seconds = (performance.now() - began) / 1000;
+      uploadLog.info("finish uploading a base backup volume", {
+        detail: `Uploading to "${store.url(key)}" complete at ` +
+          `${(digest.size / 1024 / Math.max(seconds, 0.001)).toFixed(2)}KiB/s.`,
+      });
+      records[index] = {
+        name: basename(key),
+        size: digest.size,
+        sha256: digest.sha256,
+        expandedSizeBytes: attempt!.reader.expandedBytes,
+        members: attempt!.reader.membersWritten,
+      };
+    };
+    await runPool(
+      volumes.map((volume, index) => () =>
+        upload(index, () => new TarVolumeReader(volume.members, readerOptions))
+      ),
+      Math.max(1, options.poolSize),
+    );
+    progress.stop();
+
+    // 5. Stop, then the final volume: backup_label, tablespace_map, pg_control.
+    let stopLsn: Lsn;
+    let stopTimeline: number;
+    const finalMembers: MemoryMember[] = [];
+    const now = Date.now() / 1000;
+    if (server !== null) {
+      const stopped = await server.stop();
+      started = false;
+      ({ lsn: stopLsn, timeline: stopTimeline } = stopped);
+      finalMembers.push(inMemory("backup_label", stopped.labelFile, now));
+      if (stopped.tablespaceMap !== null && stopped.tablespaceMap !== "") {
+        finalMembers.push(inMemory("tablespace_map", stopped.tablespaceMap, now));
+      }
+    } else {
+      stopLsn = startLsn;
+      stopTimeline = timeline;
+    }
+    const control = await Deno.readFile(join(pgdata, "global", "pg_control"));
+    finalMembers.push({
+      name: "global/pg_control",
+      kind: "data",
+      data: control,
+      mode: 0o600,
+      uid: 0,
+      gid: 0,
+      mtime: now,
+    });
+    await upload(volumes.length, () => new TarVolumeReader(finalMembers, readerOptions));
+
+    // 6. The sentinel, last.
+    const stop = pgWalfileNameOffset(stopLsn, stopTimeline, walSegmentSize);
+    const spec: BackupSpec = {
+      basePrefix: options.pgdata.endsWith("/") ? options.pgdata : `${options.pgdata}/`,
+      tablespaces: walk.spec.tablespaces.map((oid) => {
+        const location = walk.spec[oid] as { loc: string; link: string };
+        return { name: oid, loc: location.loc, link: location.link };
+      }),
+    };
+    const sentinel: Sentinel = {
+      walSegmentBackupStop: stop.segment,
+      walSegmentOffsetBackupStop: String(stop.offset).padStart(8, "0"),
+      expandedSizeBytes: records.reduce((sum, v) => sum + v.expandedSizeBytes, 0),
+      spec,
+      walDVersion: WALD_VERSION,
+      format: 1,
+      backupStartLsn: startLsn,
+      backupStopLsn: stopLsn,
+      timeline,
+      stopTimeline,
+      walSegmentSize,
+      serverVersionNum: versionNum,
+      serverVersion: versionString,
+      systemIdentifier,
+      startTime,
+      finishTime: new Date(),
+      compression: "lzop",
+      encryption: null,
+      volumes: records,
+    };
+    await store.put(backupSentinelKey(name), new TextEncoder().encode(encodeSentinel(sentinel)), {
+      contentType: SENTINEL_CONTENT_TYPE,
+    });
+    log.info(`base backup "${name}" complete`, {
+      detail: `${records.length} volumes, ${sentinel.expandedSizeBytes} bytes of files; stop ` +
+        `LSN ${formatLsn(stopLsn)}.`,
+    });
+    return { name, sentinel };
+  } catch (error) {
+    if (written.length > 0) {
+      await store.delete(written).catch((cleanup) => {
+        uploadLog.warning("could not delete the failed backup's objects", {
+          detail: String(cleanup),
+        });
+      });
+    }
+    throw error;
+  } finally {
+    blocks.close();
+    if (started || server !== null) await server?.close().catch(() => {});
+  }
+}
+
+function inMemory(name: string, text: string, mtime: number): MemoryMember {
+  const data = new TextEncoder().encode(text);
+  return { name, kind: "data", data, mode: 0o600, uid: 0, gid: 0, mtime };
+}
+
+/** Runs `tasks` with at most `limit` at once; the first failure rejects (others are awaited). */
+async function runPool(tasks: (() => Promise<void>)[], limit: number): Promise<void> {
+  let next = 0;
+  let failed: { error: unknown } | null = null;
+  const worker = async () => {
+    while (failed === null && next < tasks.length) {
+      const task = tasks[next++];
+      try {
+        await task();
+      } catch (error) {
+        failed ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
+  if (failed !== null) throw (failed as { error: unknown }).error;
+}
+
+/** The start of a backup of a stopped cluster, from its control file. */
+async function offlineStart(pgdata: string) {
+  try {
+    await Deno.lstat(join(pgdata, "postmaster.pid"));
+    throw new UserError(`the cluster in "${pgdata}" is running (postmaster.pid exists)`, {
+      hint: "Stop the server first for --while-offline, or run backup-push without it for an " +
+        "online backup.",
+    });
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  const control = await readControlFile(pgdata);
+  if (control.state !== "shut down" && control.state !== "shut down in recovery") {
+    throw new UserError(
+      `the cluster in "${pgdata}" was not shut down cleanly (state "${control.state}")`,
+      {
+        hint: "Start it and stop it cleanly (pg_ctl stop -m fast), or take an online backup.",
+      },
+    );
+  }
+  const major = (await Deno.readTextFile(join(pgdata, "PG_VERSION"))).trim();
+  return {
+    startLsn: control.redoLsn,
+    timeline: control.timeline,
+    walSegmentSize: control.walSegmentSize,
+    versionString: `PostgreSQL ${major}`,
+    versionNum: Number(major) * 10000,
+    systemIdentifier: control.systemIdentifier.toString(),
+  };
+}
+
+export type { ClusterMember };
