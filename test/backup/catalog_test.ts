@@ -14,13 +14,13 @@ import { UserError } from "../../src/cli/errors.ts";
 import { EffectiveEnvironment } from "../../src/config/environment.ts";
 import { resolveConfig } from "../../src/config/resolve.ts";
 import { backupSentinelKey, extendedVersionKey, volumeKey } from "../../src/layout/keys.ts";
-import { createLogger, type Logger } from "../../src/log/logger.ts";
 import { formatLastModified } from "../../src/commands/backup_list.ts";
 import { FileStore } from "../../src/storage/file.ts";
 import { openStore } from "../../src/storage/mod.ts";
 import type { ListOptions, ListPage, ObjectStore } from "../../src/storage/types.ts";
 import { S3RVER_KEY, s3rverUnavailable, startS3rver } from "../storage/_s3rver.ts";
 import { walD } from "../wal/_cli.ts";
+import { captureLogger } from "../log/_capture.ts";
 
 const FIXTURES = new URL("../fixtures/wal-e-1.1.1/", import.meta.url).pathname;
 const FIXTURE_BACKUP = "base_000000010000000000000003_00000040";
@@ -140,23 +140,6 @@ async function populate(dir: string): Promise<void> {
   await writeKey(dir, "basebackups_005/base_1_2_backup_stop_sentinel.json", "{}");
   await writeKey(dir, "basebackups_005/x_base_000000010000000000000002_00000040", "{}");
   await writeKey(dir, "wal_005/000000010000000000000002.lzo", "wal");
-}
-
-async function captureLogger(): Promise<{ log: Logger; text: () => string }> {
-  let text = "";
-  const log = await createLogger({
-    settings: {
-      level: "INFO",
-      format: "text",
-      destinations: ["stderr"],
-      syslogFacility: "user",
-      syslogSocketOverride: null,
-    },
-    clock: () => 0,
-    pid: 1,
-    writeStderr: (chunk) => text += chunk,
-  });
-  return { log, text: () => text };
 }
 
 /** Wraps a store and records every listing call and every key it returned. */

@@ -1,23 +1,6 @@
 import assert from "node:assert/strict";
 import { BackupProgress, formatBytes, formatDuration } from "../../src/backup/progress.ts";
-import { createLogger } from "../../src/log/logger.ts";
-
-async function captureLogger() {
-  let text = "";
-  const log = await createLogger({
-    settings: {
-      level: "INFO",
-      format: "text",
-      destinations: ["stderr"],
-      syslogFacility: "user",
-      syslogSocketOverride: null,
-    },
-    clock: () => 0,
-    pid: 1,
-    writeStderr: (chunk) => text += chunk,
-  });
-  return { log, lines: () => text };
-}
+import { captureLogger } from "../log/_capture.ts";
 
 Deno.test("progress: units and durations", () => {
   assert.equal(formatBytes(512), "512 B");
@@ -28,7 +11,7 @@ Deno.test("progress: units and durations", () => {
 });
 
 Deno.test("progress: done of total, rate and time left; logged without a terminal", async () => {
-  const { log, lines } = await captureLogger();
+  const { log, text: lines } = await captureLogger();
   let now = 0;
   const progress = new BackupProgress(1024 ** 3, log, { now: () => now, logSeconds: 0 });
   progress.start();
@@ -43,7 +26,7 @@ Deno.test("progress: done of total, rate and time left; logged without a termina
 });
 
 Deno.test("progress: on a terminal the line is redrawn in place and kept at the end", async () => {
-  const { log, lines } = await captureLogger();
+  const { log, text: lines } = await captureLogger();
   let written = "";
   const decoder = new TextDecoder();
   const terminal = { write: (bytes: Uint8Array) => written += decoder.decode(bytes) };

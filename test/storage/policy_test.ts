@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { createLogger, type Logger } from "../../src/log/logger.ts";
 import {
   classifyError,
   DEFAULT_STORAGE_POLICY,
@@ -22,6 +21,7 @@ import {
   type PutOptions,
   StorageError,
 } from "../../src/storage/types.ts";
+import { captureLogger } from "../log/_capture.ts";
 
 /** Time passes only when the policy sleeps; timers are real (tests use short timeouts). */
 class FakeRuntime implements PolicyRuntime {
@@ -47,23 +47,6 @@ class FakeRuntime implements PolicyRuntime {
 
 function policy(overrides: Partial<StoragePolicy> = {}): StoragePolicy {
   return { ...DEFAULT_STORAGE_POLICY, ...overrides };
-}
-
-async function captureLogger(): Promise<{ log: Logger; lines: () => string }> {
-  let text = "";
-  const log = await createLogger({
-    settings: {
-      level: "INFO",
-      format: "text",
-      destinations: ["stderr"],
-      syslogFacility: "user",
-      syslogSocketOverride: null,
-    },
-    clock: () => 0,
-    pid: 1,
-    writeStderr: (chunk) => text += chunk,
-  });
-  return { log, lines: () => text };
 }
 
 type Step<T> = () => T | Promise<T>;
@@ -146,7 +129,7 @@ Deno.test("policy: transient failures are retried up to maxAttempts with full-ji
   const runtime = new FakeRuntime();
   const store = new ScriptedStore();
   store.headSteps = [reset];
-  const { log, lines } = await captureLogger();
+  const { log, text: lines } = await captureLogger();
   const wrapped = withPolicy(store, policy({ maxAttempts: 4 }), log, runtime);
   const error = await wrapped.head("wal_005/x.lzo").then(() => null, (e) => e);
   assert.ok(error instanceof StorageError);
