@@ -141,13 +141,13 @@ Deno.test("process: no subcommand exits 127 with a prefix, else 2", async () => 
 });
 
 Deno.test("process: not-implemented subcommands and missing prefixes exit 1", async () => {
-  const notImplemented = await walD(["backup-push", "/tmp/wal-d-test-pgdata"], {
+  const notImplemented = await walD(["delete", "everything"], {
     WALE_FILE_PREFIX: "file:///tmp/wal-d-test",
   });
   assert.equal(notImplemented.code, 1);
   assert.match(
     notImplemented.stderr,
-    /^wal_e\.main {3}ERROR {4}MSG: wal-d: backup-push is not implemented yet in this version\n/,
+    /^wal_e\.main {3}ERROR {4}MSG: wal-d: delete is not implemented yet in this version\n/,
   );
   const noPrefix = await walD(["backup-list"]);
   assert.equal(noPrefix.code, 1);
