@@ -41,6 +41,7 @@ import {
 import type { Logger } from "../log/logger.ts";
 import { type ObjectStore, StorageError } from "../storage/types.ts";
 import { parseSentinel, type Sentinel, SentinelError } from "./sentinel.ts";
+import { forEachLimited } from "../io/concurrency.ts";
 
 /** The query that names the most recent backup. */
 export const LATEST = "LATEST";
@@ -293,15 +294,13 @@ export async function loadDetails(
   entries: readonly BackupEntry[],
   options: CatalogOptions,
 ): Promise<void> {
-  const limit = Math.max(1, Math.floor(options.concurrency ?? DEFAULT_DETAIL_CONCURRENCY));
-  let next = 0;
-  const worker = async () => {
-    while (next < entries.length) {
-      const entry = entries[next++];
+  await forEachLimited(
+    entries,
+    options.concurrency ?? DEFAULT_DETAIL_CONCURRENCY,
+    async (entry) => {
       entry.detail = await loadDetail(store, entry, options);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, entries.length) }, worker));
+    },
+  );
 }
 
 async function loadDetail(

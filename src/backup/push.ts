@@ -30,16 +30,17 @@ import {
   backupSentinelKey,
   extendedVersionKey,
   formatLsn,
+  formatSegmentOffset,
   type Lsn,
   pgWalfileNameOffset,
   volumeKey,
 } from "../layout/mod.ts";
 import type { Logger } from "../log/logger.ts";
-import { readControlFile } from "../pg/control.ts";
+import { ControlFileError, readControlFile } from "../pg/control.ts";
 import type { ObjectStore } from "../storage/types.ts";
 import { partitionMembers } from "./partition.ts";
 import { BackupProgress, type ProgressOptions } from "./progress.ts";
-import { rateLimited, RateLimiter } from "./rate_limit.ts";
+import { RateLimiter } from "./rate_limit.ts";
 import {
   type BackupSpec,
   encodeSentinel,
@@ -47,9 +48,15 @@ import {
   SENTINEL_CONTENT_TYPE,
   type SentinelVolume,
 } from "./sentinel.ts";
-import { type ClusterMember, walkCluster } from "./walk.ts";
-import { type MemoryMember, TarVolumeReader } from "./tar_reader.ts";
-import { lzopVolumeStream, type VolumeSource } from "./volume.ts";
+import { walkCluster } from "./walk.ts";
+import {
+  type MemoryMember,
+  TarVolumeReader,
+  type TarVolumeReaderOptions,
+  type VolumeMember,
+} from "./tar_reader.ts";
+import { lzopVolumeStream, type VolumeDigest } from "./volume.ts";
+import { forEachLimited } from "../io/concurrency.ts";
 import { WALD_VERSION } from "../version.ts";
 
 /** The PostgreSQL side of an online backup (src/pg/backup_session.ts), as push uses it. */
@@ -102,20 +109,17 @@ export async function pushBackup(options: PushBackupOptions): Promise<PushedBack
   const startTime = new Date();
   const written: string[] = [];
   const blocks = new LzopBlockPool(options.compressionWorkers);
-  let started = false;
   try {
     // 1. Start.
     let startLsn: Lsn;
     let timeline: number;
     let walSegmentSize: number;
     let versionString: string;
-    let versionNum: number;
+    let versionNum: number | undefined;
     let systemIdentifier: string;
     if (server !== null) {
       const label = `freeze_start_${startTime.toISOString().replace("Z", "000+00:00")}`;
-      const begun = await server.start(label, options.fastCheckpoint);
-      started = true;
-      ({ lsn: startLsn, timeline } = begun);
+      ({ lsn: startLsn, timeline } = await server.start(label, options.fastCheckpoint));
       ({ walSegmentSize, versionString, versionNum, systemIdentifier } = server);
     } else {
       const offline = await offlineStart(pgdata);
@@ -150,7 +154,14 @@ export async function pushBackup(options: PushBackupOptions): Promise<PushedBack
     const limiter = options.rateLimit === null ? null : new RateLimiter(options.rateLimit);
     progress.start();
     const records: SentinelVolume[] = new Array(volumes.length + 1);
-    const readerOptions = {
+    /** Bytes of file data the current attempt of each volume has counted. */
+    const counted = new Map<number, number>();
+    const readerOptions = (index: number): TarVolumeReaderOptions => ({
+      onBytes: (n) => {
+        progress.add(n);
+        counted.set(index, (counted.get(index) ?? 0) + n);
+      },
+      beforeRead: limiter === null ? undefined : (n) => limiter.take(n),
       onMemberSkipped: (member: { name: string }, reason: string) =>
         uploadLog.info(`not archived: "${member.name}"`, { detail: reason }),
       onMemberShrank: (member: { name: string }, recorded: number, read: number) =>
@@ -158,32 +169,21 @@ export async function pushBackup(options: PushBackupOptions): Promise<PushedBack
           detail: `${recorded} bytes when it was opened, ${read} read; the rest is stored as ` +
             "zeros, and WAL replay from the backup's start restores it.",
         }),
-    };
-    const upload = async (index: number, source: () => TarVolumeReader) => {
+    });
+    const upload = async (index: number, members: readonly VolumeMember[]) => {
       const key = volumeKey(name, index);
       written.push(key);
       uploadLog.info("begin uploading a base backup volume", {
         detail: `Uploading to "${store.url(key)}".`,
       });
       const began = performance.now();
-      let attempt: { reader: TarVolumeReader; digest: Promise<{ size: number; sha256: string }> };
-      let counted = 0;
+      let attempt: { reader: TarVolumeReader; digest: Promise<VolumeDigest> };
       await store.put(key, () => {
-        // A retried upload starts the volume again: its bytes are counted again.
-        progress.subtract(counted);
-        counted = 0;
-        const reader = source();
-        let volumeSource: VolumeSource = {
-          read: async (into) => {
-            const n = await reader.read(into);
-            progress.add(n);
-            counted += n;
-            return n;
-          },
-          close: () => reader.close(),
-        };
-        if (limiter !== null) volumeSource = rateLimited(volumeSource, limiter);
-        const volume = lzopVolumeStream(volumeSource, blocks, { mode: 0o600 });
+        // A retried upload reads the volume again: the bytes of the failed attempt are uncounted.
+        progress.subtract(counted.get(index) ?? 0);
+        counted.set(index, 0);
+        const reader = new TarVolumeReader(members, readerOptions(index));
+        const volume = lzopVolumeStream(reader, blocks, { mode: 0o600 });
         attempt = { reader, digest: volume.digest };
         return volume.stream;
       });
@@ -201,11 +201,10 @@ export async function pushBackup(options: PushBackupOptions): Promise<PushedBack
         members: attempt!.reader.membersWritten,
       };
     };
-    await runPool(
-      volumes.map((volume, index) => () =>
-        upload(index, () => new TarVolumeReader(volume.members, readerOptions))
-      ),
-      Math.max(1, options.poolSize),
+    await forEachLimited(
+      volumes,
+      options.poolSize,
+      (volume, index) => upload(index, volume.members),
     );
     progress.stop();
 
@@ -216,7 +215,6 @@ export async function pushBackup(options: PushBackupOptions): Promise<PushedBack
     const now = Date.now() / 1000;
     if (server !== null) {
       const stopped = await server.stop();
-      started = false;
       ({ lsn: stopLsn, timeline: stopTimeline } = stopped);
       finalMembers.push(inMemory("backup_label", stopped.labelFile, now));
       if (stopped.tablespaceMap !== null && stopped.tablespaceMap !== "") {
@@ -236,20 +234,17 @@ export async function pushBackup(options: PushBackupOptions): Promise<PushedBack
       gid: 0,
       mtime: now,
     });
-    await upload(volumes.length, () => new TarVolumeReader(finalMembers, readerOptions));
+    await upload(volumes.length, finalMembers);
 
     // 6. The sentinel, last.
     const stop = pgWalfileNameOffset(stopLsn, stopTimeline, walSegmentSize);
     const spec: BackupSpec = {
       basePrefix: options.pgdata.endsWith("/") ? options.pgdata : `${options.pgdata}/`,
-      tablespaces: walk.spec.tablespaces.map((oid) => {
-        const location = walk.spec[oid] as { loc: string; link: string };
-        return { name: oid, loc: location.loc, link: location.link };
-      }),
+      tablespaces: walk.tablespaces,
     };
     const sentinel: Sentinel = {
       walSegmentBackupStop: stop.segment,
-      walSegmentOffsetBackupStop: String(stop.offset).padStart(8, "0"),
+      walSegmentOffsetBackupStop: formatSegmentOffset(stop.offset, "backup stop offset"),
       expandedSizeBytes: records.reduce((sum, v) => sum + v.expandedSizeBytes, 0),
       spec,
       walDVersion: WALD_VERSION,
@@ -287,7 +282,7 @@ export async function pushBackup(options: PushBackupOptions): Promise<PushedBack
     throw error;
   } finally {
     blocks.close();
-    if (started || server !== null) await server?.close().catch(() => {});
+    await server?.close().catch(() => {});
   }
 }
 
@@ -296,36 +291,31 @@ function inMemory(name: string, text: string, mtime: number): MemoryMember {
   return { name, kind: "data", data, mode: 0o600, uid: 0, gid: 0, mtime };
 }
 
-/** Runs `tasks` with at most `limit` at once; the first failure rejects (others are awaited). */
-async function runPool(tasks: (() => Promise<void>)[], limit: number): Promise<void> {
-  let next = 0;
-  let failed: { error: unknown } | null = null;
-  const worker = async () => {
-    while (failed === null && next < tasks.length) {
-      const task = tasks[next++];
-      try {
-        await task();
-      } catch (error) {
-        failed ??= { error };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
-  if (failed !== null) throw (failed as { error: unknown }).error;
-}
-
 /** The start of a backup of a stopped cluster, from its control file. */
 async function offlineStart(pgdata: string) {
-  try {
-    await Deno.lstat(join(pgdata, "postmaster.pid"));
+  const running = await Deno.lstat(join(pgdata, "postmaster.pid")).then(
+    () => true,
+    (error) => {
+      if (error instanceof Deno.errors.NotFound) return false;
+      throw error;
+    },
+  );
+  if (running) {
     throw new UserError(`the cluster in "${pgdata}" is running (postmaster.pid exists)`, {
       hint: "Stop the server first for --while-offline, or run backup-push without it for an " +
         "online backup.",
     });
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
-  const control = await readControlFile(pgdata);
+  let control;
+  try {
+    control = await readControlFile(pgdata);
+  } catch (error) {
+    if (!(error instanceof ControlFileError)) throw error;
+    throw new UserError(`cannot back up "${pgdata}" offline: ${error.message}`, {
+      hint: "Give the data directory of a stopped PostgreSQL 13-18 cluster.",
+      cause: error,
+    });
+  }
   if (control.state !== "shut down" && control.state !== "shut down in recovery") {
     throw new UserError(
       `the cluster in "${pgdata}" was not shut down cleanly (state "${control.state}")`,
@@ -340,9 +330,7 @@ async function offlineStart(pgdata: string) {
     timeline: control.timeline,
     walSegmentSize: control.walSegmentSize,
     versionString: `PostgreSQL ${major}`,
-    versionNum: Number(major) * 10000,
+    versionNum: undefined, // PG_VERSION holds the major only: no server_version_num to record
     systemIdentifier: control.systemIdentifier.toString(),
   };
 }
-
-export type { ClusterMember };

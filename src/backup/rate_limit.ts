@@ -5,12 +5,11 @@
  *
  * A token bucket on a virtual clock: each read of `n` bytes moves the clock `n / rate` seconds
  * ahead; a caller whose clock is ahead of real time waits for the difference. Up to `burst` bytes
- * may pass at once after an idle period.
+ * may pass at once after an idle period. backup-push calls {@linkcode RateLimiter.take} before
+ * each read of a file of the cluster (`TarVolumeReader`'s `beforeRead`).
  *
  * @module
  */
-
-import type { VolumeSource } from "./volume.ts";
 
 /** The clock and sleep a limiter uses (tests replace them). */
 export interface LimiterClock {
@@ -51,16 +50,4 @@ export class RateLimiter {
     const wait = this.#virtualMs - now;
     if (wait > 0) await this.#clock.sleep(wait);
   }
-}
-
-/** `source`, with each read accounted to `limiter` (reads wait once the limit is reached). */
-export function rateLimited(source: VolumeSource, limiter: RateLimiter): VolumeSource {
-  return {
-    async read(into) {
-      const n = await source.read(into);
-      await limiter.take(n);
-      return n;
-    },
-    close: () => source.close?.(),
-  };
 }

@@ -16,9 +16,10 @@
  *   pg_basebackup does); `pg_internal.init*` files (relation cache files, rebuilt at start-up);
  *   `pgsql_tmp*` files; temporary relation files (`t<backend>_<relfilenode>...`) and the non-init
  *   forks of unlogged relations in database directories.
- * - Tablespaces: each `pg_tblspc/<oid>` symlink to a directory is recorded in the
- *   {@linkcode TablespaceSpec} (WAL-E's format) and walked through the link, its members named
- *   `pg_tblspc/<oid>/...`; the link itself is no member (restores recreate it from the spec).
+ * - Tablespaces: each `pg_tblspc/<oid>` symlink to a directory is listed in
+ *   {@linkcode ClusterWalk.tablespaces} (the sentinel's `spec` entries) and walked through the
+ *   link, its members named `pg_tblspc/<oid>/...`; the link itself is no member (restores
+ *   recreate it from the spec).
  * - Other symlinks, to files or directories, or dangling, are symlink members (WAL-E dropped
  *   symlinks to directories). Sockets, fifos and devices are skipped and listed in
  *   {@linkcode ClusterWalk.skipped}. A second path to an inode already seen is a hard link member.
@@ -36,53 +37,24 @@
 
 import { UserError } from "../cli/errors.ts";
 import { resolve } from "../io/path.ts";
+import type { TablespaceSpec } from "./sentinel.ts";
+import type { TarEntry, TarEntryKind } from "./tar.ts";
 
 /** What a member is in the tar stream. */
-export type ClusterMemberKind = "file" | "directory" | "symlink" | "hardlink";
-
-/** One path of the cluster, to be stored as one tar member. */
-export interface ClusterMember {
-  /**
-   * Tar name relative to the data directory: `/` separators, no `./`, directories end in `/`.
-   * The root is `/`.
-   */
-  name: string;
-  /** Absolute filesystem path to read (through the tablespace link for tablespace members). */
-  path: string;
-  kind: ClusterMemberKind;
-  /** lstat size of a file; 0 for every other kind. */
-  size: number;
-  /** Permission bits (`mode & 0o7777`). */
-  mode: number;
-  uid: number;
-  gid: number;
-  /** Modification time, seconds since the epoch (fractional). */
-  mtime: number;
-  /** A symlink's target; for a hard link, the tar name of the first member of the same inode. */
-  linkTarget?: string;
-  dev: number;
-  ino: number;
-}
-
-/** Where one tablespace lives (WAL-E's spec entry). */
-export interface TablespaceLocation {
-  /** The link's target (readlink), with a trailing `/`. */
-  loc: string;
-  /** The link's path relative to the data directory: `pg_tblspc/<oid>`. */
-  link: string;
-}
+export type ClusterMemberKind = TarEntryKind;
 
 /**
- * The tablespaces of a cluster, in WAL-E's sentinel format:
- * `{"tablespaces": ["16384"], "16384": {"loc": "/srv/ts1/", "link": "pg_tblspc/16384"}}`.
- * `base_prefix` is set by the caller.
+ * One path of the cluster, to be stored as one tar member: its header fields (`name` relative to
+ * the data directory, `/` separators, no `./`, directories ending in `/`, the root named `/`;
+ * `size` the lstat size of a file, 0 for other kinds; `mtime` fractional; `linkTarget` a symlink's
+ * target, or for a hard link the tar name of the first member of the same inode), and where it is.
  */
-export interface TablespaceSpec {
-  /** Tablespace OIDs (link names under `pg_tblspc`), in walk order. */
-  tablespaces: string[];
-  /** The data directory's path; set by the caller. */
-  base_prefix?: string;
-  [oid: string]: TablespaceLocation | string[] | string | undefined;
+export interface ClusterMember extends TarEntry {
+  kind: ClusterMemberKind;
+  /** Absolute filesystem path to read (through the tablespace link for tablespace members). */
+  path: string;
+  dev: number;
+  ino: number;
 }
 
 /** A path that is not archived, and why. */
@@ -95,7 +67,8 @@ export interface SkippedPath {
 /** What {@linkcode walkCluster} found. */
 export interface ClusterWalk {
   members: ClusterMember[];
-  spec: TablespaceSpec;
+  /** The tablespaces (links in `pg_tblspc` to directories), in walk order. */
+  tablespaces: TablespaceSpec[];
   /**
    * Paths that could not be archived (sockets, fifos, devices, names that are not UTF-8) or that
    * vanished during the walk, for the caller to log. Paths left out by the rules are not listed.
@@ -204,7 +177,7 @@ export async function walkCluster(
   const walker = new Walker(root);
   if (options.rootMember ?? true) walker.add("/", root, info, "directory");
   await walker.walkDirectory(root, "", "root");
-  return { members: walker.members, spec: walker.spec, skipped: walker.skipped };
+  return { members: walker.members, tablespaces: walker.tablespaces, skipped: walker.skipped };
 }
 
 /** The UserError for a permission failure on `path`, or `error` itself. */
@@ -225,7 +198,7 @@ function vanished(error: unknown): boolean {
 
 class Walker {
   readonly members: ClusterMember[] = [];
-  readonly spec: TablespaceSpec = { tablespaces: [] };
+  readonly tablespaces: TablespaceSpec[] = [];
   readonly skipped: SkippedPath[] = [];
   /** `dev:ino` of files with more than one link, to the first member's name. */
   readonly #inodes = new Map<string, string>();
@@ -342,8 +315,7 @@ class Walker {
       throw accessError(error, path);
     }
     if (parent === "tblspc" && isDirectory(path)) {
-      this.spec.tablespaces.push(name);
-      this.spec[name] = { loc: `${target}/`, link: tarName } satisfies TablespaceLocation;
+      this.tablespaces.push({ name, loc: `${target}/`, link: tarName });
       await this.walkDirectory(path, tarName, "tablespace");
       return;
     }
@@ -424,13 +396,4 @@ function keepFile(name: string, kind: DirKind, unlogged: Set<string> | undefined
 /** Code-unit order: deterministic, and locale-independent. */
 function compareNames(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/** The location of tablespace `oid` in `spec`, if recorded. */
-export function tablespaceLocation(
-  spec: TablespaceSpec,
-  oid: string,
-): TablespaceLocation | undefined {
-  const value = spec[oid];
-  return typeof value === "object" && value !== null && !Array.isArray(value) ? value : undefined;
 }

@@ -23,15 +23,16 @@ import { asUserError } from "./common.ts";
 /** Takes the backup; exit 0 only once its sentinel is stored. */
 export async function run(inv: Invocation<"backup-push">, log: Logger): Promise<number> {
   const args = inv.args;
-  let server: BackupServer | null = null;
   try {
+    const progress = progressOptions(inv);
     const [{ openStore }, { pushBackup }] = await Promise.all([
       import("../storage/mod.ts"),
       import("../backup/push.ts"),
     ]);
-    // The store's settings are checked before anything starts on the server.
+    // The settings are checked before anything starts on the server.
     const store = await openStore(inv.config, log);
-    if (!args.whileOffline) server = await openServer(inv, log);
+    // From here on pushBackup owns the server session and ends it, whatever happens.
+    const server = args.whileOffline ? null : await openServer(inv, log);
     const pushed = await pushBackup({
       pgdata: args.pgClusterDirectory,
       store,
@@ -40,14 +41,12 @@ export async function run(inv: Invocation<"backup-push">, log: Logger): Promise<
       rateLimit: args.clusterReadRateLimit,
       fastCheckpoint: args.fastCheckpoint,
       server,
-      progress: progressOptions(inv),
+      progress,
     });
-    server = null; // closed by pushBackup
     // The name on stdout, for scripts (the log goes to stderr).
     await Deno.stdout.write(new TextEncoder().encode(`${pushed.name}\n`));
     return 0;
   } catch (error) {
-    await server?.close().catch(() => {});
     asUserError(error, 1);
   }
 }

@@ -150,17 +150,27 @@ export function backupName(segment: SegmentName, offsetBytes: number): BackupNam
       `invalid WAL segment name ${JSON.stringify(segment)}: expected 24 upper-case hex digits`,
     );
   }
+  return `base_${segment}_${formatSegmentOffset(offsetBytes, `backup start offset in ${segment}`)}`;
+}
+
+/**
+ * An offset within a segment as WAL-E writes it in backup names and in the sentinel's
+ * `wal_segment_offset_backup_stop`: 8 decimal digits, zero-padded. Throws a {@linkcode
+ * LayoutError} naming `what` when it is not an integer from 0 to
+ * {@linkcode MAX_BACKUP_NAME_OFFSET} (see {@linkcode backupName}).
+ */
+export function formatSegmentOffset(offsetBytes: number, what = "segment offset"): string {
   if (!Number.isInteger(offsetBytes) || offsetBytes < 0) {
-    throw new LayoutError(`invalid backup start offset ${offsetBytes}: expected an integer >= 0`);
+    throw new LayoutError(`invalid ${what} ${offsetBytes}: expected an integer >= 0`);
   }
   if (!backupNameOffsetFits(offsetBytes)) {
     throw new LayoutError(
-      `backup start offset ${offsetBytes} in segment ${segment} does not fit the 8 decimal ` +
-        `digits of a WAL-E backup name (only possible with wal_segment_size >= 128 MiB); ` +
-        `WAL-E would truncate it and could give two backups the same name`,
+      `${what} ${offsetBytes} does not fit the 8 decimal digits of WAL-E's format (only ` +
+        `possible with wal_segment_size >= 128 MiB); WAL-E would truncate it and could give ` +
+        `two backups the same name`,
     );
   }
-  return `base_${segment}_${String(offsetBytes).padStart(8, "0")}`;
+  return String(offsetBytes).padStart(8, "0");
 }
 
 /** Whether {@linkcode backupName} can name a backup starting at `offsetBytes`. */

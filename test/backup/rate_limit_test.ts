@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { type LimiterClock, rateLimited, RateLimiter } from "../../src/backup/rate_limit.ts";
+import { type LimiterClock, RateLimiter } from "../../src/backup/rate_limit.ts";
+import { TarVolumeReader } from "../../src/backup/tar_reader.ts";
 
 /** A clock that only moves when someone sleeps. */
 class FakeClock implements LimiterClock {
@@ -39,20 +40,37 @@ Deno.test("rate limit: idle time is not banked beyond the burst", async () => {
   assert.ok(Math.abs(clock.slept - 1000) < 1, `slept ${clock.slept} ms`);
 });
 
-Deno.test("rate limit: a limited source passes bytes through and closes its source", async () => {
+Deno.test("rate limit: a volume reader with the limiter as beforeRead keeps its bytes and pays", async () => {
   const clock = new FakeClock();
-  let closed = false;
-  const source = rateLimited({
-    read: (into) => {
-      into.fill(7);
-      return Promise.resolve(into.length);
-    },
-    close: () => closed = true,
-  }, new RateLimiter(100, { burstBytes: 1, clock }));
-  const buffer = new Uint8Array(50);
-  assert.equal(await source.read(buffer), 50);
-  assert.equal(buffer[49], 7);
-  source.close?.();
-  assert.ok(closed);
+  const dir = await Deno.makeTempDir({ prefix: "wald-rate-" });
+  try {
+    const data = new Uint8Array(50).fill(7);
+    await Deno.writeFile(`${dir}/f`, data);
+    const info = await Deno.lstat(`${dir}/f`);
+    const limiter = new RateLimiter(100, { burstBytes: 1, clock });
+    const reader = new TarVolumeReader([{
+      name: "f",
+      path: `${dir}/f`,
+      kind: "file",
+      size: 50,
+      mode: 0o600,
+      uid: 0,
+      gid: 0,
+      mtime: 0,
+      dev: info.dev,
+      ino: info.ino!,
+    }], { beforeRead: (n) => limiter.take(n) });
+    const buffer = new Uint8Array(16384);
+    const n = await reader.read(buffer);
+    assert.equal(n, 10240, "one tar record: header, data, padding, end");
+    assert.deepEqual(buffer.subarray(512, 562), data, "the file's bytes pass through");
+    assert.equal(buffer[562], 0);
+    // 50 bytes at 100 B/s, less the 1-byte burst: 490 ms.
+    assert.ok(Math.abs(clock.slept - 490) < 1, `slept ${clock.slept} ms`);
+    reader.close();
+    assert.equal(await reader.read(buffer), 0, "closed");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
   assert.throws(() => new RateLimiter(0), /must be positive/);
 });

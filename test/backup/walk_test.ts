@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { UserError } from "../../src/cli/errors.ts";
-import { type ClusterMember, tablespaceLocation, walkCluster } from "../../src/backup/walk.ts";
+import { type ClusterMember, walkCluster } from "../../src/backup/walk.ts";
+import { encodeSentinel } from "../../src/backup/sentinel.ts";
 import { PROJECT_ROOT, runAsPgUser } from "../_pg/cluster.ts";
 
 /** A fake tree: paths ending in `/` are directories, others files (text) or symlinks. */
@@ -209,17 +210,23 @@ Deno.test("walk: exclusion rules, order, tablespaces", async () => {
     }
     assert.equal(byName(walk.members, `${T}/16384/16390`).size, "tablespace relation".length);
 
-    assert.deepEqual(walk.spec.tablespaces, ["16400"]);
-    assert.deepEqual(tablespaceLocation(walk.spec, "16400"), {
+    assert.deepEqual(walk.tablespaces.map((t) => t.name), ["16400"]);
+    assert.deepEqual(walk.tablespaces[0], {
+      name: "16400",
       loc: `${tablespace}/`,
       link: "pg_tblspc/16400",
     });
-    assert.equal(
-      JSON.stringify(walk.spec),
-      JSON.stringify({
-        tablespaces: ["16400"],
-        "16400": { loc: `${tablespace}/`, link: "pg_tblspc/16400" },
-      }),
+    // In the sentinel they are WAL-E's spec: the list of names, then one entry per name.
+    const encoded = encodeSentinel({
+      walSegmentBackupStop: "000000010000000000000002",
+      walSegmentOffsetBackupStop: "00000256",
+      spec: { basePrefix: `${pgdata}/`, tablespaces: walk.tablespaces },
+    });
+    assert.ok(
+      encoded.includes(
+        `"tablespaces": ["16400"], "16400": {"loc": "${tablespace}/", "link": "pg_tblspc/16400"}`,
+      ),
+      encoded,
     );
 
     // Symlinks other than tablespaces are members, with their targets.

@@ -11,6 +11,7 @@ import {
   DELETE_WAL_BACKUP_HISTORY_REGEXP,
   DELETE_WAL_SEGMENT_REGEXP,
   extendedVersionKey,
+  formatSegmentOffset,
   isBackupName,
   LayoutError,
   MAX_BACKUP_NAME_OFFSET,
@@ -261,4 +262,14 @@ Deno.test("keys: WAL-E's regexes match like Python's re.match (start-anchored on
   );
   assert.ok(DELETE_HISTORY_REGEXP.test("00000002.history.lzo"));
   assert.equal(DELETE_HISTORY_REGEXP.test("0000000a.history.lzo"), false);
+});
+
+Deno.test("keys: formatSegmentOffset is WAL-E's 8 decimal digits, or a clear error", () => {
+  assert.equal(formatSegmentOffset(256), "00000256");
+  assert.equal(formatSegmentOffset(MAX_BACKUP_NAME_OFFSET), "99999999");
+  assert.throws(
+    () => formatSegmentOffset(MAX_BACKUP_NAME_OFFSET + 1, "stop offset"),
+    /stop offset/,
+  );
+  assert.throws(() => formatSegmentOffset(-1), LayoutError);
 });
