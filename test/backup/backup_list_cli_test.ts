@@ -10,6 +10,7 @@ import {
 } from "../../src/commands/backup_list.ts";
 import { backupSentinelKey, extendedVersionKey, volumeKey } from "../../src/layout/keys.ts";
 import { walD } from "../wal/_cli.ts";
+import { SAMPLE_EXTENSION } from "./_sentinels.ts";
 
 const FIXTURES = new URL("../fixtures/wal-e-1.1.1/", import.meta.url).pathname;
 const HEADER = "name\tlast_modified\texpanded_size_bytes\twal_segment_backup_start\t" +
@@ -37,19 +38,7 @@ const WAL_D_SENTINEL: Sentinel = {
     basePrefix: "/pgdata/",
     tablespaces: [{ name: "16385", loc: "/ts/", link: "pg_tblspc/16385" }],
   },
-  walDVersion: "0.1.0",
-  format: 1,
-  backupStartLsn: 0x2000028n,
-  backupStopLsn: 0x2000138n,
-  timeline: 1,
-  stopTimeline: 1,
-  walSegmentSize: 16 * 1024 * 1024,
-  serverVersionNum: 170000,
-  serverVersion: "PostgreSQL 17.0",
-  systemIdentifier: "7442385906046398476",
-  startTime: new Date("2026-01-01T00:00:00.000Z"),
-  finishTime: new Date("2026-01-01T00:00:05.000Z"),
-  compression: "lzop",
+  ...SAMPLE_EXTENSION,
   encryption: "pgp",
   volumes: [
     {

@@ -21,6 +21,7 @@ import type { ListOptions, ListPage, ObjectStore } from "../../src/storage/types
 import { S3RVER_KEY, s3rverUnavailable, startS3rver } from "../storage/_s3rver.ts";
 import { walD } from "../wal/_cli.ts";
 import { captureLogger } from "../log/_capture.ts";
+import { SAMPLE_EXTENSION, walEFixtureSentinel } from "./_sentinels.ts";
 
 const FIXTURES = new URL("../fixtures/wal-e-1.1.1/", import.meta.url).pathname;
 const FIXTURE_BACKUP = "base_000000010000000000000003_00000040";
@@ -43,19 +44,7 @@ function sentinelFor(stopSegment: string, extension: boolean): Sentinel {
   if (!extension) return sentinel;
   return {
     ...sentinel,
-    walDVersion: "0.1.0",
-    format: 1,
-    backupStartLsn: 0x2000028n,
-    backupStopLsn: 0x2000138n,
-    timeline: 1,
-    stopTimeline: 1,
-    walSegmentSize: 16 * 1024 * 1024,
-    serverVersionNum: 170000,
-    serverVersion: "PostgreSQL 17.0",
-    systemIdentifier: "7442385906046398476",
-    startTime: new Date("2026-01-01T00:00:00.000Z"),
-    finishTime: new Date("2026-01-01T00:00:05.000Z"),
-    compression: "lzop",
+    ...SAMPLE_EXTENSION,
     encryption: null,
     volumes: [{
       name: "part_00000000.tar.lzo",
@@ -376,19 +365,7 @@ Deno.test("listBackups: genuine WAL-E 1.1.1 archives (plain, gnutar) as file:// 
     assert.equal(entry.startSegment, "000000010000000000000003");
     assert.equal(entry.startOffset, "00000040");
     assert.equal(entry.sentinelKey, backupSentinelKey(FIXTURE_BACKUP));
-    assert.deepEqual(entry.detail, {
-      walSegmentBackupStop: "000000010000000000000003",
-      walSegmentOffsetBackupStop: "00000256",
-      expandedSizeBytes: 39727137,
-      spec: {
-        basePrefix: `/var/lib/postgresql/wal-d-fixtures/${variant}/pgdata/`,
-        tablespaces: [{
-          name: "16422",
-          loc: `/var/lib/postgresql/wal-d-fixtures/${variant}/tblspc/`,
-          link: "pg_tblspc/16422",
-        }],
-      },
-    });
+    assert.deepEqual(entry.detail, walEFixtureSentinel(variant));
     assert.equal((await findBackup(store, LATEST)).name, FIXTURE_BACKUP);
     assert.equal((await findBackup(store, FIXTURE_BACKUP)).name, FIXTURE_BACKUP);
     // WAL-E's file backend printed the UTC mtime with microseconds and no zone.

@@ -6,6 +6,7 @@ import {
   SENTINEL_FORMAT,
   SentinelError,
 } from "../../src/backup/sentinel.ts";
+import { walEFixtureSentinel } from "./_sentinels.ts";
 
 const FIXTURES = new URL("../fixtures/wal-e-1.1.1/", import.meta.url);
 const SENTINEL_PATH =
@@ -16,19 +17,7 @@ function fixtureSentinel(variant: string): Promise<string> {
 }
 
 /** WAL-E's four fields of the `plain` fixture, as wal-d's types hold them. */
-const PLAIN: Sentinel = {
-  walSegmentBackupStop: "000000010000000000000003",
-  walSegmentOffsetBackupStop: "00000256",
-  expandedSizeBytes: 39727137,
-  spec: {
-    basePrefix: "/var/lib/postgresql/wal-d-fixtures/plain/pgdata/",
-    tablespaces: [{
-      name: "16422",
-      loc: "/var/lib/postgresql/wal-d-fixtures/plain/tblspc/",
-      link: "pg_tblspc/16422",
-    }],
-  },
-};
+const PLAIN: Sentinel = walEFixtureSentinel("plain");
 
 /** A sentinel with every extension field set. */
 const FULL: Sentinel = {
@@ -98,19 +87,7 @@ Deno.test("parseSentinel: genuine WAL-E 1.1.1 sentinels (plain, gnutar) parse, e
     ) {
       assert.equal(sentinel[key], undefined, key);
     }
-    assert.deepEqual(sentinel, {
-      walSegmentBackupStop: "000000010000000000000003",
-      walSegmentOffsetBackupStop: "00000256",
-      expandedSizeBytes: 39727137,
-      spec: {
-        basePrefix: `/var/lib/postgresql/wal-d-fixtures/${variant}/pgdata/`,
-        tablespaces: [{
-          name: "16422",
-          loc: `/var/lib/postgresql/wal-d-fixtures/${variant}/tblspc/`,
-          link: "pg_tblspc/16422",
-        }],
-      },
-    });
+    assert.deepEqual(sentinel, walEFixtureSentinel(variant));
     // And back, byte for byte.
     assert.equal(encodeSentinel(sentinel), text);
   }

@@ -127,6 +127,19 @@ function distinctByteStream(
   return state;
 }
 
+/** The names of the commands `store`'s client sends, as they are sent. */
+function spyCommands(store: S3Store): string[] {
+  const commands: string[] = [];
+  store.client.middlewareStack.add(
+    (next, context) => async (args) => {
+      commands.push(context.commandName ?? "");
+      return await next(args);
+    },
+    { step: "initialize", name: "spy" },
+  );
+  return commands;
+}
+
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
   return await promise.then(() => assert.fail("expected a rejection"), (e) => e);
 }
@@ -392,14 +405,7 @@ Deno.test({
         const expected = await sha256(await readAll(patternStream(size)));
         const cfg = config(env);
         const direct = new S3Store(resolveS3Settings(cfg, cfg.prefix!));
-        const commands: string[] = [];
-        direct.client.middlewareStack.add(
-          (next, context) => async (args) => {
-            commands.push(context.commandName ?? "");
-            return await next(args);
-          },
-          { step: "initialize", name: "spy" },
-        );
+        const commands = spyCommands(direct);
         try {
           await direct.put("basebackups_005/big/part_00000000.tar.lzo", patternStream(size));
         } finally {
@@ -461,14 +467,7 @@ Deno.test({
       await t.step("a byte stream is read straight into the part buffers", async () => {
         const cfg = config(env);
         const direct = new S3Store(resolveS3Settings(cfg, cfg.prefix!));
-        const commands: string[] = [];
-        direct.client.middlewareStack.add(
-          (next, context) => async (args) => {
-            commands.push(context.commandName ?? "");
-            return await next(args);
-          },
-          { step: "initialize", name: "spy" },
-        );
+        const commands = spyCommands(direct);
         const part = 8 * 1024 * 1024;
         try {
           for (
