@@ -602,13 +602,10 @@ class PolicyStore implements ObjectStore {
           const request = controller.byobRequest!;
           // Reading transfers the view's buffer: the answer is the returned view, same memory.
           const { value, done } = await byob.read(request.view as Uint8Array);
-          afterRead(done || value === undefined);
-          if (done || value === undefined) {
-            controller.close();
-            if (value !== undefined) request.respondWithNewView(value);
-          } else {
-            request.respondWithNewView(value);
-          }
+          const ended = done || value === undefined;
+          afterRead(ended);
+          if (ended) controller.close();
+          if (value !== undefined) request.respondWithNewView(value);
         },
         cancel,
       });
