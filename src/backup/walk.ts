@@ -192,6 +192,8 @@ function accessError(error: unknown, path: string): unknown {
   return error;
 }
 
+const VANISHED = "vanished during the walk";
+
 function vanished(error: unknown): boolean {
   return error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory;
 }
@@ -234,16 +236,12 @@ class Walker {
   /** Lists `dir` (a directory already added, or reached through a tablespace link) and recurses. */
   async walkDirectory(dir: string, rel: string, kind: DirKind): Promise<void> {
     await this.#yieldNow();
-    const names: string[] = [];
-    try {
-      for (const entry of Deno.readDirSync(dir)) names.push(entry.name);
-    } catch (error) {
-      if (vanished(error)) {
-        this.skipped.push({ path: dir, reason: "directory vanished during the walk" });
-        return;
-      }
-      throw accessError(error, dir);
-    }
+    const names = this.#unlessVanished(
+      dir,
+      "directory vanished during the walk",
+      () => Array.from(Deno.readDirSync(dir), (entry) => entry.name),
+    );
+    if (names === undefined) return;
     names.sort(compareNames);
     const unlogged = kind === "database" ? unloggedRelations(names) : undefined;
     for (const name of names) {
@@ -254,16 +252,8 @@ class Walker {
         continue;
       }
       if (name === "lost+found") continue;
-      let info: Deno.FileInfo;
-      try {
-        info = Deno.lstatSync(path);
-      } catch (error) {
-        if (vanished(error)) {
-          this.skipped.push({ path, reason: "vanished during the walk" });
-          continue;
-        }
-        throw accessError(error, path);
-      }
+      const info = this.#unlessVanished(path, VANISHED, () => Deno.lstatSync(path));
+      if (info === undefined) continue;
       if (info.isDirectory) {
         await this.#directory(path, tarName, name, kind, info);
       } else if (info.isSymlink) {
@@ -304,22 +294,28 @@ class Walker {
     parent: DirKind,
     info: Deno.FileInfo,
   ): Promise<void> {
-    let target: string;
-    try {
-      target = Deno.readLinkSync(path);
-    } catch (error) {
-      if (vanished(error)) {
-        this.skipped.push({ path, reason: "vanished during the walk" });
-        return;
-      }
-      throw accessError(error, path);
-    }
+    const target = this.#unlessVanished(path, VANISHED, () => Deno.readLinkSync(path));
+    if (target === undefined) return;
     if (parent === "tblspc" && isDirectory(path)) {
       this.tablespaces.push({ name, loc: `${target}/`, link: tarName });
       await this.walkDirectory(path, tarName, "tablespace");
       return;
     }
     this.add(tarName, path, info, "symlink", target);
+  }
+
+  /**
+   * `op()` on `path`; undefined when the path vanished meanwhile (listed in `skipped` with
+   * `reason`); any other failure is the access error naming the path.
+   */
+  #unlessVanished<T>(path: string, reason: string, op: () => T): T | undefined {
+    try {
+      return op();
+    } catch (error) {
+      if (!vanished(error)) throw accessError(error, path);
+      this.skipped.push({ path, reason });
+      return undefined;
+    }
   }
 
   #file(path: string, tarName: string, info: Deno.FileInfo): void {
