@@ -15,7 +15,7 @@
  * @module
  */
 
-import { commandOutput, LZOP, probeLzop } from "./native.ts";
+import { commandOutput, describeMachine, LZOP, type MachineInfo, probeLzop } from "./native.ts";
 import { scanBenchArgs } from "./args.ts";
 import { createHash } from "node:crypto";
 import { LZO_BLOCK_MAX, LzoCodec } from "../../src/codec/lzo.ts";
@@ -54,17 +54,6 @@ export interface BenchOptions {
   jsonPath?: string;
   /** Size of the table data set in bytes (default 200 MB). */
   tableBytes: number;
-}
-
-/** The machine and software the numbers come from. */
-export interface MachineInfo {
-  nproc: number;
-  cpuModel: string;
-  os: string;
-  deno: string;
-  v8: string;
-  /** `lzop --version` (program and library lines), or null when native lzop is unavailable. */
-  lzop: string | null;
 }
 
 /** Wall-clock timings of one measurement: warm-up excluded. */
@@ -176,21 +165,6 @@ export function parseOptions(args: string[]): BenchOptions {
     return true;
   });
   return options;
-}
-
-async function describeMachine(lzop: string | null): Promise<MachineInfo> {
-  // Deno only lets a program read /proc/cpuinfo with --allow-all, so ask cat (--allow-run).
-  const cpuinfo = await commandOutput("cat", ["/proc/cpuinfo"]) ?? "";
-  const cpuModel = cpuinfo.match(/^model name\s*:\s*(.+)$/m)?.[1]?.trim() ?? "unknown CPU";
-  const nproc = Number(await commandOutput("nproc", [])) || navigator.hardwareConcurrency;
-  return {
-    nproc,
-    cpuModel,
-    os: `${Deno.build.os} ${Deno.osRelease()} ${Deno.build.arch}`,
-    deno: Deno.version.deno,
-    v8: Deno.version.v8,
-    lzop,
-  };
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -27,3 +27,30 @@ export async function commandOutput(command: string, args: string[]): Promise<st
     return null;
   }
 }
+
+/** The machine and software the numbers come from. */
+export interface MachineInfo {
+  nproc: number;
+  cpuModel: string;
+  os: string;
+  deno: string;
+  v8: string;
+  /** `lzop --version` (program and library lines), or null when native lzop is unavailable. */
+  lzop: string | null;
+}
+
+/** Describes this machine; `lzop` is the probed lzop version, or null. */
+export async function describeMachine(lzop: string | null): Promise<MachineInfo> {
+  // Deno only lets a program read /proc/cpuinfo with --allow-all, so ask cat (--allow-run).
+  const cpuinfo = await commandOutput("cat", ["/proc/cpuinfo"]) ?? "";
+  const cpuModel = cpuinfo.match(/^model name\s*:\s*(.+)$/m)?.[1]?.trim() ?? "unknown CPU";
+  const nproc = Number(await commandOutput("nproc", [])) || navigator.hardwareConcurrency;
+  return {
+    nproc,
+    cpuModel,
+    os: `${Deno.build.os} ${Deno.osRelease()} ${Deno.build.arch}`,
+    deno: Deno.version.deno,
+    v8: Deno.version.v8,
+    lzop,
+  };
+}

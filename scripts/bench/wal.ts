@@ -23,7 +23,7 @@
  * @module
  */
 
-import { commandOutput, LZOP, probeLzop } from "./native.ts";
+import { commandOutput, describeMachine, LZOP, type MachineInfo, probeLzop } from "./native.ts";
 import { scanBenchArgs } from "./args.ts";
 import { denoRunArguments } from "../../src/cli/reinvoke.ts";
 import { join } from "node:path";
@@ -73,15 +73,8 @@ export interface BenchOptions {
   noPg: boolean;
 }
 
-/** The machine and software the numbers come from. */
-export interface MachineInfo {
-  nproc: number;
-  cpuModel: string;
-  os: string;
-  deno: string;
-  v8: string;
-  /** `lzop --version` (program and library lines), or null when lzop is unavailable. */
-  lzop: string | null;
+/** The machine and software the numbers come from, and where the benchmark writes. */
+export interface WalMachineInfo extends MachineInfo {
   /** File system of the temporary directory (where stores and floors write). */
   tempDir: string;
   tempFs: string;
@@ -196,7 +189,7 @@ export type CatchUpMethod = "walPushPooled" | "walPushSingle" | "lzopParallel";
 export interface BenchReport {
   startedAt: string;
   totalSeconds: number;
-  machine: MachineInfo;
+  machine: WalMachineInfo;
   /** Why lzop (the floors) was skipped, or null. */
   lzopSkipped: string | null;
   /** Why the real PostgreSQL segment was skipped, or null. */
@@ -274,20 +267,11 @@ async function loadAverage(): Promise<string> {
   return text?.split(" ").slice(0, 3).join(" ") ?? "unknown";
 }
 
-async function describeMachine(lzop: string | null, tempDir: string): Promise<MachineInfo> {
-  // Deno only lets a program read /proc/cpuinfo with --allow-all, so ask cat (--allow-run).
-  const cpuinfo = await commandOutput("cat", ["/proc/cpuinfo"]) ?? "";
-  const cpuModel = cpuinfo.match(/^model name\s*:\s*(.+)$/m)?.[1]?.trim() ?? "unknown CPU";
-  const nproc = Number(await commandOutput("nproc", [])) || navigator.hardwareConcurrency;
+async function describeWalMachine(lzop: string | null, tempDir: string): Promise<WalMachineInfo> {
   const df = await commandOutput("df", ["-T", tempDir]) ?? "";
   const [device, type] = df.trim().split("\n").at(-1)?.split(/\s+/) ?? [];
   return {
-    nproc,
-    cpuModel,
-    os: `${Deno.build.os} ${Deno.osRelease()} ${Deno.build.arch}`,
-    deno: Deno.version.deno,
-    v8: Deno.version.v8,
-    lzop,
+    ...await describeMachine(lzop),
     tempDir,
     tempFs: device && type ? `${type} on ${device}` : "unknown",
     loadAtStart: await loadAverage(),
@@ -1372,7 +1356,7 @@ export async function runBenchmark(
     const report: BenchReport = {
       startedAt: new Date().toISOString(),
       totalSeconds: 0,
-      machine: await describeMachine(lzop ? probe.version : null, work),
+      machine: await describeWalMachine(lzop ? probe.version : null, work),
       lzopSkipped: lzop ? null : probe.skipped,
       pgSkipped: null,
       pgSegment: null,
