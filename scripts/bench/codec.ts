@@ -15,7 +15,7 @@
  * @module
  */
 
-import { commandOutput, describeMachine, LZOP, type MachineInfo, probeLzop } from "./native.ts";
+import { describeMachine, LZOP, type MachineInfo, probeLzop } from "./native.ts";
 import { scanBenchArgs } from "./args.ts";
 import { createHash } from "node:crypto";
 import { LZO_BLOCK_MAX, LzoCodec } from "../../src/codec/lzo.ts";
