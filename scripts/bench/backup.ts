@@ -18,161 +18,76 @@
  * @module
  */
 
-import { scanBenchArgs } from "./args.ts";
-import { commandOutput, LZOP, probeLzop } from "./native.ts";
-import {
-  type Cluster,
-  createCluster,
-  type PgMajor,
-  pgSkipReason,
-  WAL_D_LAUNCHER,
-} from "../../test/_pg/cluster.ts";
+import { LZOP } from "./native.ts";
+import { duBytes, MB, median, parsePgBenchArgs, timed, withFilledCluster } from "./pg_data.ts";
+import { WAL_D_LAUNCHER } from "../../test/_pg/cluster.ts";
 
 const USAGE = "usage: deno task bench:backup [--size-mb N] [--runs N] [--major 13..18] " +
   "[--json PATH]";
-const MB = 1e6;
 /** Target: wal-d's MB/s over the floor's. */
 export const SPEED_TARGET = 0.9;
 /** Target: peak RSS of backup-push, MiB. */
 export const RSS_TARGET_MIB = 128;
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-}
-
-async function duBytes(path: string): Promise<number> {
-  const out = await commandOutput("du", ["-sb", path]);
-  return Number(out?.split(/\s/)[0] ?? "0");
-}
-
-/** Runs `command`, polling its VmHWM (the launcher execs deno, so the pid is deno's); returns wall seconds and peak RSS in MiB. */
-async function timed(
-  command: string,
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ seconds: number; peakMiB: number }> {
-  const started = performance.now();
-  const child = new Deno.Command(command, { args, env, stdout: "null", stderr: "piped" }).spawn();
-  let peakKiB = 0;
-  const poll = setInterval(async () => {
-    try {
-      const status = await Deno.readTextFile(`/proc/${child.pid}/status`);
-      const match = /VmHWM:\s+(\d+) kB/.exec(status);
-      if (match) peakKiB = Math.max(peakKiB, Number(match[1]));
-    } catch {
-      // exited
-    }
-  }, 20);
-  const { code, stderr } = await child.output();
-  clearInterval(poll);
-  const seconds = (performance.now() - started) / 1000;
-  if (code !== 0) {
-    throw new Error(
-      `${command} ${args.join(" ")} failed (${code}):\n` +
-        new TextDecoder().decode(stderr).slice(-2000),
-    );
-  }
-  return { seconds, peakMiB: peakKiB / 1024 };
-}
-
-async function fill(cluster: Cluster, sizeMb: number): Promise<void> {
-  // About 180 bytes per row on disk with this shape.
-  const rows = Math.round(sizeMb * MB / 180);
-  await cluster.exec(`
-    CREATE TABLE accounts (aid bigint, bid int, abalance int, filler text);
-    INSERT INTO accounts
-      SELECT i, i / 100000, ((i::bigint * 7919) % 100000)::int - 50000,
-             md5(i::text) || repeat(' ', 40) || md5((i * 31)::text)
-      FROM generate_series(1, ${rows}) AS i;
-    CREATE INDEX ON accounts (aid);
-    CHECKPOINT;
-  `);
-}
-
 async function main(): Promise<void> {
-  let sizeMb = 800;
-  let runs = 3;
-  let major: PgMajor = 17;
-  let jsonPath: string | null = null;
-  scanBenchArgs(Deno.args, USAGE, (flag, value) => {
-    if (flag === "--size-mb") sizeMb = Number(value());
-    else if (flag === "--runs") runs = Number(value());
-    else if (flag === "--major") major = Number(value()) as PgMajor;
-    else if (flag === "--json") jsonPath = value();
-    else return false;
-    return true;
-  });
-  const skip = await pgSkipReason([major]);
-  if (skip !== undefined) {
-    console.log(`SKIP: ${skip}`);
-    return;
-  }
-  const lzop = await probeLzop();
-  if ("skipped" in lzop) {
-    console.log(`SKIP: ${lzop.skipped}`);
-    return;
-  }
-  const cluster = await createCluster({ major, settings: { max_wal_size: "4GB" } });
-  const work = await Deno.makeTempDir({ prefix: "wald-bench-backup-" });
-  try {
-    await cluster.start();
-    console.log(`filling a PostgreSQL ${major} cluster with ~${sizeMb} MB ...`);
-    await fill(cluster, sizeMb);
-    // Both sides skip pg_wal's contents, so they are not counted.
-    const dataBytes = await duBytes(cluster.dataDir) - await duBytes(`${cluster.dataDir}/pg_wal`);
-    console.log(`data directory without pg_wal: ${(dataBytes / MB).toFixed(0)} MB`);
-    const floor: number[] = [];
-    const ours: number[] = [];
-    const rss: number[] = [];
-    for (let run = 0; run < runs; run++) {
-      const order = run % 2 === 0 ? ["floor", "wal-d"] : ["wal-d", "floor"];
-      for (const which of order) {
-        await Deno.remove(`${work}/out`, { recursive: true }).catch(() => {});
-        await Deno.mkdir(`${work}/out`);
-        if (which === "floor") {
-          const { seconds } = await timed("bash", [
-            "-c",
-            // pg_wal's contents are left out by both (wal-d archives WAL on its own).
-            `set -o pipefail; tar -cf - --exclude='./pg_wal/?*' -C "$1" . | ${LZOP} -1 > "$2"`,
-            "floor",
-            cluster.dataDir,
-            `${work}/out/floor.tar.lzo`,
-          ]);
-          floor.push(dataBytes / MB / seconds);
-        } else {
-          const { seconds, peakMiB } = await timed(WAL_D_LAUNCHER, [
-            "backup-push",
-            cluster.dataDir,
-          ], {
-            ...cluster.pgEnv,
-            WALE_FILE_PREFIX: `file://localhost${work}/out/store`,
-            WALE_LOG_DESTINATION: "stderr",
-          });
-          ours.push(dataBytes / MB / seconds);
-          rss.push(peakMiB);
+  const options = parsePgBenchArgs(Deno.args, USAGE);
+  const { runs, jsonPath } = options;
+  await withFilledCluster(
+    options,
+    "wald-bench-backup-",
+    async (cluster, work) => {
+      // Both sides skip pg_wal's contents, so they are not counted.
+      const dataBytes = await duBytes(cluster.dataDir) - await duBytes(`${cluster.dataDir}/pg_wal`);
+      console.log(`data directory without pg_wal: ${(dataBytes / MB).toFixed(0)} MB`);
+      const floor: number[] = [];
+      const ours: number[] = [];
+      const rss: number[] = [];
+      for (let run = 0; run < runs; run++) {
+        const order = run % 2 === 0 ? ["floor", "wal-d"] : ["wal-d", "floor"];
+        for (const which of order) {
+          await Deno.remove(`${work}/out`, { recursive: true }).catch(() => {});
+          await Deno.mkdir(`${work}/out`);
+          if (which === "floor") {
+            const { seconds } = await timed("bash", [
+              "-c",
+              // pg_wal's contents are left out by both (wal-d archives WAL on its own).
+              `set -o pipefail; tar -cf - --exclude='./pg_wal/?*' -C "$1" . | ${LZOP} -1 > "$2"`,
+              "floor",
+              cluster.dataDir,
+              `${work}/out/floor.tar.lzo`,
+            ]);
+            floor.push(dataBytes / MB / seconds);
+          } else {
+            const { seconds, peakMiB } = await timed(WAL_D_LAUNCHER, [
+              "backup-push",
+              cluster.dataDir,
+            ], {
+              ...cluster.pgEnv,
+              WALE_FILE_PREFIX: `file://localhost${work}/out/store`,
+              WALE_LOG_DESTINATION: "stderr",
+            });
+            ours.push(dataBytes / MB / seconds);
+            rss.push(peakMiB);
+          }
         }
       }
-    }
-    const ratio = median(ours) / median(floor);
-    console.log(`backup of ${(dataBytes / MB).toFixed(0)} MB, median of ${runs}:`);
-    console.log(`  floor (tar | lzop -1)   ${median(floor).toFixed(0).padStart(5)} MB/s`);
-    console.log(
-      `  wal-d backup-push       ${median(ours).toFixed(0).padStart(5)} MB/s  ` +
-        `${ratio.toFixed(2)}x (target ${SPEED_TARGET}x), peak RSS ${
-          Math.max(...rss).toFixed(0)
-        } MiB (target ${RSS_TARGET_MIB})`,
-    );
-    if (jsonPath !== null) {
-      await Deno.writeTextFile(
-        jsonPath,
-        JSON.stringify({ dataBytes, floor, ours, rss, ratio }, null, 2),
+      const ratio = median(ours) / median(floor);
+      console.log(`backup of ${(dataBytes / MB).toFixed(0)} MB, median of ${runs}:`);
+      console.log(`  floor (tar | lzop -1)   ${median(floor).toFixed(0).padStart(5)} MB/s`);
+      console.log(
+        `  wal-d backup-push       ${median(ours).toFixed(0).padStart(5)} MB/s  ` +
+          `${ratio.toFixed(2)}x (target ${SPEED_TARGET}x), peak RSS ${
+            Math.max(...rss).toFixed(0)
+          } MiB (target ${RSS_TARGET_MIB})`,
       );
-    }
-  } finally {
-    await cluster.close();
-    await Deno.remove(work, { recursive: true }).catch(() => {});
-  }
+      if (jsonPath !== null) {
+        await Deno.writeTextFile(
+          jsonPath,
+          JSON.stringify({ dataBytes, floor, ours, rss, ratio }, null, 2),
+        );
+      }
+    },
+  );
 }
 
 await main();
