@@ -21,6 +21,8 @@ export interface ProgressOptions {
   logSeconds?: number;
   /** Clock in ms (tests). */
   now?: () => number;
+  /** The log message of a report (default `backup progress`). */
+  what?: string;
 }
 
 const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -52,6 +54,7 @@ export class BackupProgress {
   readonly #terminal: ProgressOptions["terminal"];
   readonly #logMs: number;
   readonly #now: () => number;
+  readonly #what: string;
   #done = 0;
   #started = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -63,6 +66,7 @@ export class BackupProgress {
     this.#terminal = options.terminal ?? null;
     this.#logMs = (options.logSeconds ?? DEFAULT_PROGRESS_SECONDS) * 1000;
     this.#now = options.now ?? (() => performance.now());
+    this.#what = options.what ?? "backup progress";
   }
 
   /** Bytes counted so far. */
@@ -107,7 +111,7 @@ export class BackupProgress {
     if (this.#terminal) {
       this.#terminal.write(this.#encoder.encode(`\r${this.line()}\x1b[K`));
     } else {
-      this.#log.info("backup progress", { detail: this.line() });
+      this.#log.info(this.#what, { detail: this.line() });
     }
   }
 

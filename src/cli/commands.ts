@@ -39,4 +39,5 @@ export const COMMAND_LOADERS: { readonly [K in ConfiguredCommandName]?: CommandL
   "wal-push-ahead": () => import("../commands/wal_push_ahead.ts"),
   "backup-push": () => import("../commands/backup_push.ts"),
   "backup-list": () => import("../commands/backup_list.ts"),
+  "backup-fetch": () => import("../commands/backup_fetch.ts"),
 };

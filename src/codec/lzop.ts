@@ -277,6 +277,17 @@ export class LzopDecoder {
   /** Adds bytes; returns the decompressed blocks they complete (fresh copies). */
   push(chunk: Uint8Array): Uint8Array[] {
     const out: Uint8Array[] = [];
+    for (const view of this.views(chunk)) out.push(view.slice());
+    return out;
+  }
+
+  /**
+   * Adds bytes and yields each decompressed block they complete as a view into the codec's
+   * memory, without copying: a view is valid only until the generator resumes (the next block is
+   * decoded into the same memory). The caller may await between blocks; `chunk` must stay
+   * unchanged until the generator is done.
+   */
+  *views(chunk: Uint8Array): Generator<Uint8Array, void, undefined> {
     let at = 0;
     while (at < chunk.length) {
       switch (this.#state) {
@@ -316,14 +327,13 @@ export class LzopDecoder {
           this.#dataFill += n;
           at += n;
           if (this.#dataFill === this.#compressedLength) {
-            out.push(this.#decodeBlock());
             this.#state = State.BlockLength;
+            yield this.#decodeBlock();
           }
           break;
         }
       }
     }
-    return out;
   }
 
   /** Ends the input; throws if it stopped anywhere but after a complete stream. */
@@ -558,7 +568,7 @@ export class LzopDecoder {
       if (filter) undoDeltaFilter(codec.input.subarray(0, uncompressed), filter);
       if (flags & LzopFlag.ADLER32_D) expectD("Adler-32", () => codec.adler32Input(uncompressed));
       if (flags & LzopFlag.CRC32_D) expectD("CRC-32", () => codec.crc32Input(uncompressed));
-      data = codec.input.slice(0, uncompressed);
+      data = codec.input.subarray(0, uncompressed);
     } else {
       const sumD = [
         flags & LzopFlag.ADLER32_D ? sums[next++] : undefined,
@@ -611,7 +621,7 @@ export class LzopDecoder {
           codec.crc32Output(produced),
         );
       }
-      data = codec.output.slice(0, produced);
+      data = codec.output.subarray(0, produced);
     }
     this.#total += uncompressed;
     return data;

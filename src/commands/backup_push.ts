@@ -12,19 +12,13 @@
 import type { Invocation } from "../cli/types.ts";
 import type { Logger } from "../log/logger.ts";
 import type { BackupServer } from "../backup/push.ts";
-import {
-  DEFAULT_PROGRESS_SECONDS,
-  PROGRESS_SECONDS_ENV_VAR,
-  type ProgressOptions,
-} from "../backup/progress.ts";
-import { UserError } from "../cli/errors.ts";
-import { asUserError } from "./common.ts";
+import { asUserError, progressOptions } from "./common.ts";
 
 /** Takes the backup; exit 0 only once its sentinel is stored. */
 export async function run(inv: Invocation<"backup-push">, log: Logger): Promise<number> {
   const args = inv.args;
   try {
-    const progress = progressOptions(inv);
+    const progress = progressOptions(inv.config.environment);
     const [{ openStore }, { pushBackup }] = await Promise.all([
       import("../storage/mod.ts"),
       import("../backup/push.ts"),
@@ -49,24 +43,6 @@ export async function run(inv: Invocation<"backup-push">, log: Logger): Promise<
   } catch (error) {
     asUserError(error, 1);
   }
-}
-
-function progressOptions(inv: Invocation<"backup-push">): ProgressOptions {
-  const raw = inv.config.environment.get(PROGRESS_SECONDS_ENV_VAR)?.trim();
-  let logSeconds = DEFAULT_PROGRESS_SECONDS;
-  if (raw !== undefined && raw !== "") {
-    logSeconds = Number(raw);
-    if (!Number.isFinite(logSeconds) || logSeconds < 0) {
-      throw new UserError(
-        `${PROGRESS_SECONDS_ENV_VAR} must be a number of seconds (0 for none), got "${raw}"`,
-        { hint: `Unset it for a progress line every ${DEFAULT_PROGRESS_SECONDS} s.` },
-      );
-    }
-  }
-  const terminal = Deno.stderr.isTerminal()
-    ? { write: (bytes: Uint8Array) => void Deno.stderr.writeSync(bytes) }
-    : null;
-  return { terminal, logSeconds };
 }
 
 /** Connects, checks the data directory, and adapts the session for push. */
