@@ -413,13 +413,21 @@ async function fetchVolume(
     };
     const byob = byobReader(body);
     if (byob !== null) {
-      let buffer = new Uint8Array(READ_BUFFER_BYTES);
+      // Two buffers: the next read is in flight while the current chunk is decoded and written.
+      let spare = new Uint8Array(READ_BUFFER_BYTES);
+      const read = (buffer: Uint8Array) => {
+        const result = byob.read(buffer);
+        result.catch(() => {}); // awaited below; a read left pending by a failure is dropped
+        return result;
+      };
+      let pending = read(new Uint8Array(READ_BUFFER_BYTES));
       try {
         for (;;) {
-          const { value, done } = await byob.read(buffer);
+          const { value, done } = await pending;
           if (done || value === undefined) break;
+          pending = read(spare);
           await consume(value);
-          buffer = new Uint8Array(value.buffer, 0, READ_BUFFER_BYTES);
+          spare = new Uint8Array(value.buffer, 0, READ_BUFFER_BYTES);
         }
       } finally {
         byob.releaseLock();

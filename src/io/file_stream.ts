@@ -91,6 +91,61 @@ export function fileReadable(
   }, { highWaterMark: options.readAhead ?? 2 });
 }
 
+/**
+ * A byte stream (`type: "bytes"`) of a file's bytes: a BYOB reader's reads go straight into the
+ * reader's buffer, so a consumer that reuses its buffers allocates nothing per chunk. It reads
+ * only when asked (high-water mark 0); a consumer overlaps I/O by asking for the next chunk into
+ * a second buffer before it processes the current one. Default readers get `chunkBytes` chunks.
+ */
+export function fileByteStream(
+  file: Deno.FsFile,
+  options: Omit<FileReadableOptions, "readAhead"> & { signal?: AbortSignal } = {},
+): ReadableStream<Uint8Array> {
+  const close = fileCloser(file, options.autoClose ?? true);
+  const { signal } = options;
+  return new ReadableStream({
+    type: "bytes",
+    autoAllocateChunkSize: options.chunkBytes ?? FILE_CHUNK_BYTES,
+    start(controller) {
+      // An abort errors the stream (and closes the file) at once, even between reads.
+      signal?.addEventListener("abort", () => {
+        close();
+        try {
+          controller.error(signal.reason);
+        } catch {
+          // already closed
+        }
+      }, { once: true });
+    },
+    async pull(controller) {
+      const request = controller.byobRequest!;
+      const view = request.view!;
+      let filled = 0;
+      try {
+        filled = await readFull(
+          file,
+          new Uint8Array(view.buffer, view.byteOffset, view.byteLength),
+        );
+      } catch (error) {
+        close();
+        controller.error(error);
+        return;
+      }
+      // A short read is the end of the file: respond with the bytes, then close (a closed
+      // stream accepts only an empty response).
+      if (filled > 0) request.respond(filled);
+      if (filled < view.byteLength) {
+        close();
+        controller.close();
+        if (filled === 0) request.respond(0);
+      }
+    },
+    cancel() {
+      close();
+    },
+  }, { highWaterMark: 0 });
+}
+
 /** Opens `path` and streams its bytes; see {@linkcode fileReadable}. */
 export async function openFileReadable(
   path: string | URL,

@@ -30,7 +30,7 @@
 import { isTemporaryName, syncDirectory, temporaryName } from "../io/atomic_file.ts";
 import type { StoragePrefix } from "../config/types.ts";
 import { fileStorageRoot } from "../config/prefix.ts";
-import { fileReadable } from "../io/file_stream.ts";
+import { fileByteStream } from "../io/file_stream.ts";
 import { classifyError, hintForError } from "./policy.ts";
 import type {
   CallOptions,
@@ -291,9 +291,8 @@ export class FileStore implements ObjectStore {
       file.close();
       throw this.#error(error, "read", path, signal);
     }
-    const stream = fileReadable(file);
     // With a signal, an abort errors the stream and closes the file.
-    return signal === undefined ? stream : stream.pipeThrough(new TransformStream(), { signal });
+    return fileByteStream(file, { signal });
   }
 
   async head(key: string, options: CallOptions = {}): Promise<ObjectInfo | null> {

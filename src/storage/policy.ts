@@ -380,31 +380,62 @@ function idleWatchedReadable(
   idleError: () => StorageError,
   context: string,
 ): ReadableStream<Uint8Array> {
-  const reader = source.getReader();
+  const byob = byobReader(source);
+  const reader = byob ?? source.getReader();
   const onFail = () => reader.cancel(guard.signal.reason).catch(() => {});
   guard.signal.addEventListener("abort", onFail, { once: true });
   const finish = () => {
     guard.signal.removeEventListener("abort", onFail);
     guard.dispose();
   };
+  /** One read of the source under the idle deadline. */
+  const watchedRead = async <R>(read: () => Promise<R>): Promise<R> => {
+    guard.arm(idleMs, idleError);
+    let result: R;
+    try {
+      result = await guard.race(read());
+    } catch (error) {
+      finish();
+      if (guard.signal.aborted && error === guard.signal.reason) throw error;
+      throw toRecognizedStorageError(error, context) ?? error;
+    } finally {
+      guard.disarm();
+    }
+    // Cancelling the source on failure ends its pending read as if it were complete.
+    if (guard.signal.aborted) {
+      finish();
+      throw guard.signal.reason;
+    }
+    return result;
+  };
+  const cancel = async (reason: unknown) => {
+    finish();
+    await reader.cancel(reason).catch(() => {});
+  };
+  if (byob !== null) {
+    // A byte stream stays one: the consumer's views are passed to the source, which reads into
+    // them, so a consumer reusing its buffers allocates nothing per chunk.
+    return new ReadableStream({
+      type: "bytes",
+      autoAllocateChunkSize: 1 << 20, // for a consumer that reads without views
+      async pull(controller) {
+        const request = controller.byobRequest!;
+        // Reading transfers the view's buffer: the answer is the returned view, same memory.
+        const { value, done } = await watchedRead(() => byob.read(request.view as Uint8Array));
+        const ended = done || value === undefined;
+        if (ended) {
+          finish();
+          controller.close();
+        }
+        if (value !== undefined) request.respondWithNewView(value);
+      },
+      cancel,
+    });
+  }
+  const chunks = reader as ReadableStreamDefaultReader<Uint8Array>;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
-      guard.arm(idleMs, idleError);
-      let result: ReadableStreamReadResult<Uint8Array>;
-      try {
-        result = await guard.race(reader.read());
-      } catch (error) {
-        finish();
-        if (guard.signal.aborted && error === guard.signal.reason) throw error;
-        throw toRecognizedStorageError(error, context) ?? error;
-      } finally {
-        guard.disarm();
-      }
-      // Cancelling the source on failure ends its pending read as if it were complete.
-      if (guard.signal.aborted) {
-        finish();
-        throw guard.signal.reason;
-      }
+      const result = await watchedRead(() => chunks.read());
       if (result.done) {
         finish();
         controller.close();
@@ -412,10 +443,7 @@ function idleWatchedReadable(
         controller.enqueue(result.value);
       }
     },
-    async cancel(reason) {
-      finish();
-      await reader.cancel(reason).catch(() => {});
-    },
+    cancel,
   }, { highWaterMark: 0 });
 }
 
