@@ -139,6 +139,7 @@ async function main(): Promise<void> {
   const { runs, jsonPath } = options;
   await withFilledCluster(options, "wald-bench-restore-", async (cluster, work, lzopVersion) => {
     const machine = await describeMachine(lzopVersion);
+    const loadAtStart = (await Deno.readTextFile("/proc/loadavg")).trim();
     const store = join(work, "store");
     const env = { WALE_FILE_PREFIX: `file://localhost${store}`, WALE_LOG_DESTINATION: "stderr" };
     console.log("backup-push into a file:// store ...");
@@ -189,9 +190,10 @@ async function main(): Promise<void> {
     const ours = median(rates("wal-d"));
     const peakMiB = Math.max(...rounds.map((r) => r.peakMiB ?? 0));
     const ratio = ours / floor;
+    const loadAtEnd = (await Deno.readTextFile("/proc/loadavg")).trim();
     console.log(
       `\nmachine: ${machine.nproc} cores, ${machine.cpuModel}, ${machine.os}, Deno ${machine.deno}` +
-        `, ${machine.lzop}`,
+        `, ${machine.lzop}; /proc/loadavg at the start ${loadAtStart}, at the end ${loadAtEnd}`,
     );
     console.log(`\nper round (MB/s, in the order run):`);
     console.log(formatTable(
@@ -224,6 +226,8 @@ async function main(): Promise<void> {
         JSON.stringify(
           {
             machine,
+            loadAtStart,
+            loadAtEnd,
             backup: { ...backup, volumes: backup.volumes.length },
             bytes,
             floor,
