@@ -18,7 +18,7 @@ import { forEachLimited } from "../io/concurrency.ts";
 import { join } from "../io/path.ts";
 import { parseVolumeKey, VOLUME_REGEXP, volumeFolderKey } from "../layout/keys.ts";
 import type { Logger } from "../log/logger.ts";
-import type { ObjectStore } from "../storage/types.ts";
+import { type ObjectStore, StorageError } from "../storage/types.ts";
 import type { BackupEntry } from "./catalog.ts";
 import {
   PG_CONTROL_PARTIAL,
@@ -26,6 +26,7 @@ import {
   RestoreTarget,
   UnsafeMemberError,
   VolumeExtractor,
+  type VolumeExtractSummary,
 } from "./extract.ts";
 import { BackupProgress, type ProgressOptions } from "./progress.ts";
 import { type TablespacePlan, tablespacePlan } from "./restore_spec.ts";
@@ -317,7 +318,12 @@ export async function fetchBackup(options: FetchOptions): Promise<FetchResult> {
   progress.start();
   try {
     await forEachLimited(volumes, options.poolSize, async (volume) => {
-      const summary = await fetchVolume(store, target, volume);
+      const summary = await withVolumeRetries(
+        volume.name,
+        log,
+        progress,
+        () => fetchVolume(store, target, volume),
+      );
       members += summary.members;
       log.info(`restored volume ${volume.name}`, {
         detail: `${summary.members} members, ${summary.bytes} bytes of data` +
@@ -353,6 +359,39 @@ export async function fetchBackup(options: FetchOptions): Promise<FetchResult> {
   };
 }
 
+/** Attempts at a volume whose download fails part-way with a transient storage error. */
+export const VOLUME_ATTEMPTS = 3;
+
+/**
+ * Runs one volume's restore, again from its start (files already extracted are replaced) when
+ * the download fails part-way with a transient storage error, as WAL-E retried a volume in full.
+ */
+async function withVolumeRetries(
+  name: string,
+  log: Logger,
+  progress: BackupProgress,
+  attempt: () => Promise<VolumeExtractSummary>,
+): Promise<VolumeExtractSummary> {
+  for (let n = 1;; n++) {
+    const before = progress.done;
+    try {
+      return await attempt();
+    } catch (error) {
+      if (!(error instanceof StorageError && error.kind === "transient") || n >= VOLUME_ATTEMPTS) {
+        throw error;
+      }
+      progress.subtract(progress.done - before);
+      log.warning(
+        `retrying volume ${name} from its start (attempt ${n + 1} of ${VOLUME_ATTEMPTS})`,
+        {
+          detail: error.message,
+        },
+      );
+      await new Promise((resolve) => setTimeout(resolve, 1000 * n));
+    }
+  }
+}
+
 /** One clear error for a failed restore, saying what state the directory is left in. */
 function restoreFailure(error: unknown, dataDir: string): unknown {
   const state = `The restore of ${dataDir} is incomplete and PostgreSQL will not start it ` +
@@ -386,7 +425,7 @@ async function fetchVolume(
   store: ObjectStore,
   target: RestoreTarget,
   volume: { key: string; name: string; expected?: SentinelVolume },
-): Promise<{ members: number; bytes: number }> {
+): Promise<VolumeExtractSummary> {
   const body = await store.get(volume.key);
   if (body === null) {
     throw new UserError(`volume ${volume.name} vanished during the restore`, {
@@ -427,7 +466,7 @@ async function fetchVolume(
           if (done || value === undefined) break;
           pending = read(spare);
           await consume(value);
-          spare = new Uint8Array(value.buffer, 0, READ_BUFFER_BYTES);
+          spare = new Uint8Array(value.buffer as ArrayBuffer, 0, READ_BUFFER_BYTES);
         }
       } finally {
         byob.releaseLock();
