@@ -32,6 +32,7 @@ import type {
   ParsedCommandLine,
 } from "./types.ts";
 import { COMMAND_NAMES } from "./types.ts";
+import { recoveryRequestFrom } from "./recovery_args.ts";
 
 const NEGATIVE_NUMBER = /^-(\d+|\d*\.\d+)$/;
 
@@ -366,6 +367,8 @@ function selectionFrom(scanResult: ScanResult, command: CommandName): CommandSel
           poolSize: integerOption(scanResult, "--pool-size", 1, DEFAULT_POOL_SIZES[command]),
           blindRestore: flagOption(values, "--blind-restore"),
           restoreSpec: stringOption(values, "--restore-spec") ?? null,
+          force: flagOption(values, "--force"),
+          recovery: recoveryRequestFrom(values),
         },
       };
     }

@@ -1,6 +1,7 @@
 /**
  * Typed result of command-line parsing, and the {@link Invocation} every command module receives.
  */
+import type { RecoveryRequest } from "../backup/recovery.ts";
 import type { Config, StoragePrefix } from "../config/types.ts";
 
 /** Every subcommand wal-d knows (spec §9). */
@@ -77,6 +78,13 @@ export interface BackupFetchArgs {
   blindRestore: boolean;
   /** `--restore-spec PATH|SOURCE`; `null` when absent. */
   restoreSpec: string | null;
+  /** `--force`: restore into a non-empty directory. */
+  force: boolean;
+  /**
+   * Recovery settings to write (`--recover` and the `--target-*` options, each of which implies
+   * `--recover`); `null` when none of them is given.
+   */
+  recovery: RecoveryRequest | null;
 }
 
 /** `backup-list [QUERY]`. */

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { UsageError } from "../../src/cli/errors.ts";
 import { parseCommandLine } from "../../src/cli/parse.ts";
 import type { CommandSelection, GlobalOptions, ParsedCommandLine } from "../../src/cli/types.ts";
+import type { RecoveryRequest, RecoveryTarget } from "../../src/backup/recovery.ts";
 
 function run(argv: string[]): { selection: CommandSelection | null; globals: GlobalOptions } {
   const parsed: ParsedCommandLine = parseCommandLine(argv);
@@ -190,6 +191,8 @@ Deno.test("parse: backup-fetch options and defaults", () => {
       poolSize: 4,
       blindRestore: false,
       restoreSpec: null,
+      force: false,
+      recovery: null,
     },
   });
   assert.deepEqual(
@@ -203,9 +206,207 @@ Deno.test("parse: backup-fetch options and defaults", () => {
         poolSize: 9,
         blindRestore: true,
         restoreSpec: "SOURCE",
+        force: false,
+        recovery: null,
       },
     },
   );
+});
+
+function recoveryOf(...options: string[]): RecoveryRequest | null {
+  const selection = run(["backup-fetch", ...options, "/d", "LATEST"]).selection;
+  assert.equal(selection?.command, "backup-fetch");
+  if (selection?.command !== "backup-fetch") throw new Error("unreachable");
+  return selection.args.recovery;
+}
+
+function targetOf(...options: string[]): RecoveryTarget {
+  const request = recoveryOf(...options);
+  assert.ok(request !== null);
+  return request.target;
+}
+
+Deno.test("parse: backup-fetch --force and --recover", () => {
+  const selection = run(["backup-fetch", "--force", "--recover", "/d", "LATEST"]).selection;
+  assert.deepEqual(selection, {
+    command: "backup-fetch",
+    args: {
+      pgClusterDirectory: "/d",
+      backupName: "LATEST",
+      poolSize: 4,
+      blindRestore: false,
+      restoreSpec: null,
+      force: true,
+      recovery: { target: { kind: "end" }, timeline: null, action: null, inclusive: true },
+    },
+  });
+  assert.equal(recoveryOf(), null);
+});
+
+Deno.test("parse: backup-fetch targets, timeline, action and --target-exclusive", () => {
+  assert.deepEqual(recoveryOf("--target-lsn", "16/b374d848", "--target-exclusive"), {
+    target: { kind: "lsn", lsn: 0x16_B374_D848n },
+    timeline: null,
+    action: null,
+    inclusive: false,
+  });
+  assert.deepEqual(
+    recoveryOf(
+      "--target-name",
+      "before upgrade",
+      "--target-timeline",
+      "3",
+      "--target-action=promote",
+    ),
+    {
+      target: { kind: "name", name: "before upgrade" },
+      timeline: 3,
+      action: "promote",
+      inclusive: true,
+    },
+  );
+  assert.deepEqual(recoveryOf("--target-immediate", "--target-action", "shutdown"), {
+    target: { kind: "immediate" },
+    timeline: null,
+    action: "shutdown",
+    inclusive: true,
+  });
+  // Leading zeros are dropped: PostgreSQL reads the xid with strtoul(.., 0), 010 being octal.
+  assert.deepEqual(targetOf("--target-xid", "000123456"), { kind: "xid", xid: "123456" });
+  assert.deepEqual(targetOf("--target-xid", "18446744073709551615"), {
+    kind: "xid",
+    xid: "18446744073709551615",
+  });
+  assert.equal(recoveryOf("--target-timeline", "latest")?.timeline, "latest");
+  assert.equal(recoveryOf("--target-timeline", "current")?.timeline, "current");
+  assert.equal(recoveryOf("--target-timeline", "4294967295")?.timeline, 4294967295);
+  // Any --target-* option implies --recover, even one that names no target.
+  assert.deepEqual(recoveryOf("--target-timeline", "2"), {
+    target: { kind: "end" },
+    timeline: 2,
+    action: null,
+    inclusive: true,
+  });
+  // The same target twice: the last one wins, as for every option.
+  assert.deepEqual(targetOf("--target-name", "a", "--target-name", "b"), {
+    kind: "name",
+    name: "b",
+  });
+  // 63 bytes (21 three-byte characters) is the longest restore point name.
+  assert.deepEqual(targetOf("--target-name", "€".repeat(21)), {
+    kind: "name",
+    name: "€".repeat(21),
+  });
+});
+
+Deno.test("parse: --target-time needs a zone and is normalised to UTC", () => {
+  const cases: [string, string, string][] = [
+    ["2026-05-01T12:00:00Z", "2026-05-01T12:00:00+00:00", "2026-05-01T12:00:00.000Z"],
+    ["2026-05-01 12:00z", "2026-05-01T12:00:00+00:00", "2026-05-01T12:00:00.000Z"],
+    ["2026-05-01 14:00:00+02:00", "2026-05-01T12:00:00+00:00", "2026-05-01T12:00:00.000Z"],
+    ["2026-05-01 14:00:00 +0200", "2026-05-01T12:00:00+00:00", "2026-05-01T12:00:00.000Z"],
+    ["2026-01-15T08:30:00-05", "2026-01-15T13:30:00+00:00", "2026-01-15T13:30:00.000Z"],
+    ["2026-01-01T05:45:00+05:45", "2026-01-01T00:00:00+00:00", "2026-01-01T00:00:00.000Z"],
+    ["2026-01-01T00:30:00+01:00", "2025-12-31T23:30:00+00:00", "2025-12-31T23:30:00.000Z"],
+    [
+      "2026-05-01 12:00:00.123456 UTC",
+      "2026-05-01T12:00:00.123456+00:00",
+      "2026-05-01T12:00:00.123Z",
+    ],
+    ["2026-05-01 12:00:00.5 gmt", "2026-05-01T12:00:00.5+00:00", "2026-05-01T12:00:00.500Z"],
+    // Named zones: summer and winter time.
+    ["2026-07-01 14:00:00 Europe/Berlin", "2026-07-01T12:00:00+00:00", "2026-07-01T12:00:00.000Z"],
+    ["2026-01-01 14:00:00 Europe/Berlin", "2026-01-01T13:00:00+00:00", "2026-01-01T13:00:00.000Z"],
+    [
+      "2026-07-01 08:00:00 America/New_York",
+      "2026-07-01T12:00:00+00:00",
+      "2026-07-01T12:00:00.000Z",
+    ],
+    ["2026-07-01 12:00:00 Etc/UTC", "2026-07-01T12:00:00+00:00", "2026-07-01T12:00:00.000Z"],
+  ];
+  for (const [given, text, iso] of cases) {
+    const target = targetOf("--target-time", given);
+    assert.equal(target.kind, "time", given);
+    if (target.kind !== "time") continue;
+    assert.equal(target.text, text, given);
+    assert.equal(target.time.toISOString(), iso, given);
+  }
+});
+
+Deno.test("parse: bad --target-time values are usage errors naming the fix", () => {
+  const error = (value: string) =>
+    usageError(["backup-fetch", "--target-time", value, "/d", "LATEST"]);
+  assert.match(error("2026-05-01 12:00:00"), /has no time zone: .*TimeZone setting; add one/);
+  assert.match(error("2026-05-01T12:00"), /has no time zone/);
+  assert.match(error("now"), /must be a date and time with a time zone, like .*got "now"/);
+  assert.match(error("May 1 2026 12:00 UTC"), /must be a date and time/);
+  assert.match(error("2026-05-01"), /must be a date and time/);
+  assert.match(error("2026-02-30T00:00:00Z"), /is not a valid date and time/);
+  assert.match(error("2026-05-01T24:00:00Z"), /is not a valid date and time/);
+  assert.match(error("2026-05-01T12:60:00Z"), /is not a valid date and time/);
+  assert.match(error("2026-05-01T12:00:00+16:00"), /offset \+16:00, out of range/);
+  assert.match(error("2026-05-01T12:00:00+01:60"), /out of range/);
+  assert.match(error("2026-05-01T12:00:00.1234567Z"), /more than 6 digits/);
+  // Abbreviations mean different things to PostgreSQL and to the IANA database.
+  assert.match(
+    error("2026-05-01 12:00:00 CET"),
+    /"CET" is not a time zone wal-d reads .*Area\/Location/,
+  );
+  assert.match(
+    error("2026-05-01 12:00:00 Mars/Olympus_Mons"),
+    /unknown time zone "Mars\/Olympus_Mons"/,
+  );
+  // Local times a daylight-saving change skips or repeats.
+  assert.match(error("2026-03-29 02:30:00 Europe/Berlin"), /does not exist in Europe\/Berlin/);
+  assert.match(error("2026-10-25 02:30:00 Europe/Berlin"), /is ambiguous in Europe\/Berlin/);
+});
+
+Deno.test("parse: bad recovery option values and combinations are usage errors", () => {
+  const error = (...options: string[]) => usageError(["backup-fetch", ...options, "/d", "LATEST"]);
+  assert.equal(
+    error("--target-time", "2026-05-01T12:00:00Z", "--target-lsn", "0/1"),
+    "--target-time and --target-lsn cannot be combined: PostgreSQL recovers to one target; " +
+      "choose one",
+  );
+  assert.match(
+    error("--target-immediate", "--target-xid", "5"),
+    /^--target-xid and --target-immediate cannot be combined/,
+  );
+  assert.match(error("--target-lsn", "16"), /--target-lsn must be an LSN: .*got "16"/);
+  assert.match(error("--target-lsn", "0/123456789"), /--target-lsn must be an LSN/);
+  assert.match(error("--target-lsn", "g/1"), /--target-lsn must be an LSN/);
+  for (const xid of ["0", "-1", "12a", "0x10", "18446744073709551616", ""]) {
+    assert.match(error(`--target-xid=${xid}`), /--target-xid must be a transaction ID in decimal/);
+  }
+  for (const timeline of ["0", "4294967296", "newest", "-1", "1.5"]) {
+    assert.match(
+      error(`--target-timeline=${timeline}`),
+      /--target-timeline must be latest, current or a timeline ID/,
+    );
+  }
+  assert.match(
+    error("--target-action", "resume", "--target-immediate"),
+    /--target-action must be pause, promote or shutdown, got "resume"/,
+  );
+  assert.match(error("--target-action", "promote"), /--target-action needs a recovery target/);
+  assert.match(
+    error("--recover", "--target-action", "pause"),
+    /--target-action needs a recovery target/,
+  );
+  assert.equal(error("--target-name="), "--target-name must not be empty");
+  assert.match(
+    error("--target-name", "€".repeat(22)),
+    /--target-name is 66 bytes long; .* at most 63 bytes/,
+  );
+  assert.match(error("--target-name", "a\nb"), /must not contain line breaks/);
+  for (const target of [[], ["--target-name", "x"], ["--target-immediate"], ["--recover"]]) {
+    assert.match(
+      error(...target, "--target-exclusive"),
+      /--target-exclusive needs --target-time, --target-lsn or --target-xid/,
+    );
+  }
+  // "--target" alone is a prefix of several options.
+  assert.match(error("--target", "x"), /ambiguous option --target/);
 });
 
 Deno.test("parse: backup-list with and without QUERY", () => {
