@@ -17,19 +17,44 @@ export async function run(inv: Invocation<"backup-fetch">, log: Logger): Promise
   const args = inv.args;
   try {
     const progress = progressOptions(inv.config.environment);
-    const [{ openStore }, { findBackup }, { fetchBackup, prepareDataDirectory }] = await Promise
-      .all([
-        import("../storage/mod.ts"),
-        import("../backup/catalog.ts"),
-        import("../backup/fetch.ts"),
-      ]);
-    // The destination is checked before the store is asked anything.
+    const [
+      { openStore },
+      { findBackup, listBackups },
+      { fetchBackup, prepareDataDirectory },
+      recovery,
+    ] = await Promise.all([
+      import("../storage/mod.ts"),
+      import("../backup/catalog.ts"),
+      import("../backup/fetch.ts"),
+      import("../backup/recovery.ts"),
+    ]);
+    const request = args.recovery;
+    // Everything that can be checked locally is, before the store is asked anything: the
+    // destination, and the restore_command the recovery settings will hold.
     prepareDataDirectory(args.pgClusterDirectory, args.force);
+    const restoreCommand = request === null
+      ? null
+      : recovery.restoreCommandFor(inv.globals, inv.config.environment);
     const store = await openStore(inv.config, log);
-    const backup = await findBackup(store, args.backupName, { detail: true, log });
+    // Only a time or LSN target, or a timeline, needs every backup's sentinel to choose.
+    const choosing = request !== null &&
+      (request.target.kind === "time" || request.target.kind === "lsn" ||
+        typeof request.timeline === "number");
+    const backup = choosing
+      ? recovery.chooseBackup(
+        await listBackups(store, { detail: true, log }),
+        request,
+        args.backupName,
+      )
+      : await findBackup(store, args.backupName, { detail: true, log });
     if (backup.detail === undefined) {
       throw new UserError(`cannot read the sentinel of backup ${backup.name}`, {
         hint: "Restore another backup (wal-d backup-list).",
+      });
+    }
+    if (choosing) {
+      log.info(`backup ${backup.name} is the newest that ends before the recovery target`, {
+        detail: `Target: ${recovery.describeTarget(request.target)}.`,
       });
     }
     const result = await fetchBackup({
@@ -43,6 +68,17 @@ export async function run(inv: Invocation<"backup-fetch">, log: Logger): Promise
       restoreSpec: args.restoreSpec,
       progress,
     });
+    if (request !== null && restoreCommand !== null) {
+      for (const warning of restoreCommand.warnings) log.warning(warning);
+      const settings = recovery.recoverySettings(request, restoreCommand.command);
+      await recovery.writeRecoveryConfig(result.dataDir, settings, { owner: result.owner });
+      log.info(`wrote recovery settings into ${result.dataDir}`, {
+        detail: `recovery.signal, and in ${recovery.AUTO_CONF}: ` +
+          settings.map(([name]) => name).join(", ") +
+          `; recovery target: ${recovery.describeTarget(request.target)}.`,
+        hint: "Start PostgreSQL on the directory to recover.",
+      });
+    }
     log.info(`restored backup ${backup.name} into ${result.dataDir}`, {
       detail: `${result.volumes} volume(s), ${result.members} members, ${result.bytes} bytes` +
         (result.verified ? "; every volume matched the sentinel's size and SHA-256" : ""),
