@@ -335,6 +335,7 @@ export async function fetchBackup(options: FetchOptions): Promise<FetchResult> {
         hint: "The backup is incomplete; restore an older backup (wal-d backup-list).",
       });
     }
+    rewriteTablespaceMap(dataDir, roots.tablespaces, owner, log);
     await target.finish();
   } catch (error) {
     await target.abandon();
@@ -357,6 +358,72 @@ export async function fetchBackup(options: FetchOptions): Promise<FetchResult> {
     verified: backup.detail.volumes !== undefined,
     owner,
   };
+}
+
+/**
+ * Points the restored `tablespace_map` at the locations the tablespaces were restored to.
+ * PostgreSQL remakes the `pg_tblspc/<oid>` links from this file when recovery starts, so left as
+ * backed up it would point them back at the source's locations. A tablespace restored as a
+ * directory inside `pg_tblspc` (`--blind-restore` without a link) loses its line: PostgreSQL could
+ * not replace that directory by a link, and reads it where it is.
+ */
+export function rewriteTablespaceMap(
+  dataDir: string,
+  tablespaces: ReadonlyMap<string, string>,
+  owner: { uid: number; gid: number } | undefined,
+  log: Logger,
+): void {
+  const path = join(dataDir, "tablespace_map");
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    throw error;
+  }
+  const lines: string[] = [];
+  for (const line of tablespaceMapLines(text)) {
+    const oid = line.slice(0, line.indexOf(" "));
+    const location = tablespaces.get(oid);
+    if (location === undefined) {
+      log.warning(`tablespace ${oid} was restored inside pg_tblspc, not through a link`, {
+        detail: "Its line is left out of tablespace_map, so PostgreSQL reads it where it is.",
+      });
+      continue;
+    }
+    // PostgreSQL's reader takes a backslash as an escape for the next character.
+    lines.push(`${oid} ${location.replace(/[\\\n\r]/g, (c) => `\\${c}`)}\n`);
+  }
+  const temporary = `${path}.wal-d-tmp`;
+  Deno.writeTextFileSync(temporary, lines.join(""), { mode: 0o600 });
+  if (owner) Deno.chownSync(temporary, owner.uid, owner.gid);
+  const file = Deno.openSync(temporary, { read: true });
+  try {
+    file.syncSync();
+  } finally {
+    file.close();
+  }
+  Deno.renameSync(temporary, path);
+}
+
+/** The lines of a tablespace_map, read as PostgreSQL reads it (a backslash escapes the next character). */
+function tablespaceMapLines(text: string): string[] {
+  const lines: string[] = [];
+  let line = "";
+  let escaped = false;
+  for (const ch of text) {
+    if (!escaped && (ch === "\n" || ch === "\r")) {
+      if (line !== "") lines.push(line);
+      line = "";
+    } else if (!escaped && ch === "\\") {
+      escaped = true;
+    } else {
+      line += ch;
+      escaped = false;
+    }
+  }
+  if (line !== "") lines.push(line);
+  return lines;
 }
 
 /** Attempts at a volume whose download fails part-way with a transient storage error. */
