@@ -20,6 +20,7 @@
  * @module
  */
 
+import { lchownSync } from "node:fs";
 import { join } from "../io/path.ts";
 import { TAR_BLOCK_SIZE, tarPaddingLength } from "./tar.ts";
 import {
@@ -281,6 +282,7 @@ export class RestoreTarget {
     const parent = this.ensureParents(target.root, target.rel, what);
     this.#clear(target.path, what);
     Deno.symlinkSync(linkName, target.path);
+    if (this.#owner) lchownSync(target.path, this.#owner.uid, this.#owner.gid);
     this.#touched.add(parent);
   }
 

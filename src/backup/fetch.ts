@@ -11,6 +11,7 @@
  */
 
 import { createHash } from "node:crypto";
+import { lchownSync } from "node:fs";
 import { UserError } from "../cli/errors.ts";
 import { LzopDecoder, LzopFormatError } from "../codec/lzop.ts";
 import { byobReader } from "../io/byob.ts";
@@ -205,7 +206,10 @@ function layOutTablespaces(
 ): RestoreRoots {
   const tblspc = join(dataDir, "pg_tblspc");
   if (plan.makeLinks) {
-    if (lstatOrNull(tblspc) === null) Deno.mkdirSync(tblspc, { mode: 0o700 });
+    if (lstatOrNull(tblspc) === null) {
+      Deno.mkdirSync(tblspc, { mode: 0o700 });
+      if (options.owner) Deno.chownSync(tblspc, options.owner.uid, options.owner.gid);
+    }
     for (const ts of plan.tablespaces) {
       const loc = ts.loc.replace(/\/+$/, "") || "/";
       if (lstatOrNull(loc) === null) {
@@ -216,6 +220,7 @@ function layOutTablespaces(
       const existing = lstatOrNull(link);
       if (existing === null) {
         Deno.symlinkSync(loc, link);
+        if (options.owner) lchownSync(link, options.owner.uid, options.owner.gid);
       } else if (!existing.isSymlink || realOrNull(link) !== realOrNull(loc)) {
         throw new UserError(`${link} already exists and does not link to ${loc}`, {
           hint: "Remove it, or leave the tablespace out of the restore spec and keep the link.",

@@ -131,6 +131,22 @@ function recoveryTargets(conf: Map<string, string>, state: WaleState): Record<st
   return targets;
 }
 
+/**
+ * Paths under `root` (itself included, symlinks not followed) whose owner is not `uid`:`gid`.
+ * backup-fetch run as root gives what it restores the data directory's owner.
+ */
+async function ownedOtherwise(root: string, uid: number, gid: number): Promise<string[]> {
+  const wrong: string[] = [];
+  const visit = async (path: string) => {
+    const info = await Deno.lstat(path);
+    if (info.uid !== uid || info.gid !== gid) wrong.push(`${path} (${info.uid}:${info.gid})`);
+    if (!info.isDirectory) return;
+    for await (const entry of Deno.readDir(path)) await visit(join(path, entry.name));
+  };
+  await visit(root);
+  return wrong;
+}
+
 /** Removes a restore's directory; detached wal-fetch prefetches may still be finishing in it. */
 async function removeSoon(dir: string): Promise<void> {
   for (let attempt = 0;; attempt++) {
@@ -263,8 +279,15 @@ for (const variant of WALE_VARIANTS) {
           assert.ok(restoreCommand.includes(prefix), `${what}: ${restoreCommand} names ${prefix}`);
           assert.deepEqual(recoveryTargets(auto, state), expectedRecoverySettings(state), what);
 
-          // PostgreSQL 15 on the restored directory, with the files WAL-E did not back up (written
-          // by this process, hence the chown; the harness also chowns the data directory).
+          // Everything restored, the tablespace and the recovery files belong to PGDATA's owner.
+          const { uid, gid } = await Deno.stat(pgdata);
+          const notOwned = [
+            ...await ownedOtherwise(pgdata, uid!, gid!),
+            ...await ownedOtherwise(tablespace, uid!, gid!),
+          ];
+          assert.deepEqual(notOwned.slice(0, 5), [], `${what}: owners`);
+
+          // PostgreSQL 15 on the restored directory, with the files WAL-E did not back up.
           await writeServerFiles(pgdata);
           await chownToPgUser(holder, true);
           restored = await startRestored(pgdata, {});
