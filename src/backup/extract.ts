@@ -71,6 +71,15 @@ export const WRITE_BUFFER_BYTES = 1024 * 1024;
 /** Largest PAX or GNU long-name member accepted. */
 const META_MAX_BYTES = 1024 * 1024;
 
+/** The process's umask now. */
+function currentUmask(): number {
+  try {
+    return Deno.umask();
+  } catch {
+    return 0o777; // unknown: always chmod
+  }
+}
+
 interface DirectoryAttributes {
   mode: number;
   mtime: number;
@@ -154,6 +163,7 @@ export class RestoreTarget {
   /** Directory members' mode and mtime, applied at the end (after their contents exist). */
   readonly #attributes = new Map<string, DirectoryAttributes>();
   #controlWritten = false;
+  readonly #umask = currentUmask();
 
   constructor(roots: RestoreRoots, options: RestoreTargetOptions = {}) {
     this.roots = roots;
@@ -279,6 +289,8 @@ export class RestoreTarget {
   symlink(name: string, linkName: string, what: string): void {
     const target = this.resolve(name, what);
     if (target === null) throw new UnsafeMemberError(`${what} is a symlink in place of a root`);
+    if (linkName === "") throw new UnsafeMemberError(`${what} is a symlink with an empty target`);
+    this.#refuseControlFileLink(target, what);
     const parent = this.ensureParents(target.root, target.rel, what);
     this.#clear(target.path, what);
     Deno.symlinkSync(linkName, target.path);
@@ -301,10 +313,23 @@ export class RestoreTarget {
         `${what} links to ${JSON.stringify(linkName)}, which is not a restored regular file`,
       );
     }
+    if (source.path === target.path) {
+      throw new UnsafeMemberError(`${what} is a hard link to itself`);
+    }
+    this.#refuseControlFileLink(target, what);
     const parent = this.ensureParents(target.root, target.rel, what);
     this.#clear(target.path, what);
     Deno.linkSync(source.path, target.path);
     this.#touched.add(parent);
+  }
+
+  /** `global/pg_control` must be a regular file: it is what is put in place last. */
+  #refuseControlFileLink(target: { root: string; rel: string }, what: string): void {
+    if (target.root === this.roots.dataDir && target.rel === PG_CONTROL) {
+      throw new UnsafeMemberError(
+        `${what} is a link, but global/pg_control must be a regular file`,
+      );
+    }
   }
 
   /**
@@ -329,6 +354,8 @@ export class RestoreTarget {
       this.#clear(path, what);
       file = Deno.openSync(path, options);
     }
+    // The mode as archived, not cut by the umask (group access: initdb --allow-group-access).
+    if ((mode & 0o777 & this.#umask) !== 0) Deno.chmodSync(path, mode & 0o777);
     this.#created(path);
     this.#touched.add(parent);
     return { file, path };

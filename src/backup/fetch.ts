@@ -16,6 +16,7 @@ import { UserError } from "../cli/errors.ts";
 import { LzopDecoder, LzopFormatError } from "../codec/lzop.ts";
 import { byobReader } from "../io/byob.ts";
 import { forEachLimited } from "../io/concurrency.ts";
+import { temporaryPathFor } from "../io/atomic_file.ts";
 import { join } from "../io/path.ts";
 import { parseVolumeKey, VOLUME_REGEXP, volumeFolderKey } from "../layout/keys.ts";
 import type { Logger } from "../log/logger.ts";
@@ -379,16 +380,21 @@ export function rewriteTablespaceMap(
   log: Logger,
 ): void {
   const path = join(dataDir, "tablespace_map");
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return;
-    throw error;
+  const info = lstatOrNull(path);
+  if (info === null) return;
+  if (!info.isFile) {
+    // Read through a link, it could copy a file from outside the restore into the data directory.
+    throw new UnsafeMemberError("the backup's tablespace_map is not a regular file");
   }
+  const text = Deno.readTextFileSync(path);
   const lines: string[] = [];
   for (const line of tablespaceMapLines(text)) {
-    const oid = line.slice(0, line.indexOf(" "));
+    const oid = line.slice(0, Math.max(0, line.indexOf(" ")));
+    if (!/^[0-9]+$/.test(oid)) {
+      throw new UnsafeMemberError(
+        'the backup\'s tablespace_map has a line that is not "<oid> <location>"',
+      );
+    }
     const location = tablespaces.get(oid);
     if (location === undefined) {
       log.warning(`tablespace ${oid} was restored inside pg_tblspc, not through a link`, {
@@ -399,15 +405,20 @@ export function rewriteTablespaceMap(
     // PostgreSQL's reader takes a backslash as an escape for the next character.
     lines.push(`${oid} ${location.replace(/[\\\n\r]/g, (c) => `\\${c}`)}\n`);
   }
-  const temporary = `${path}.wal-d-tmp`;
-  Deno.writeTextFileSync(temporary, lines.join(""), { mode: 0o600 });
-  if (owner) Deno.chownSync(temporary, owner.uid, owner.gid);
-  const file = Deno.openSync(temporary, { read: true });
+  // A fresh temporary name, created exclusively: never an existing file or link.
+  const temporary = temporaryPathFor(path);
+  const file = Deno.openSync(temporary, { write: true, createNew: true, mode: 0o600 });
   try {
+    const bytes = new TextEncoder().encode(lines.join(""));
+    for (let at = 0; at < bytes.length;) at += file.writeSync(bytes.subarray(at));
+    if (owner) Deno.chownSync(temporary, owner.uid, owner.gid);
     file.syncSync();
-  } finally {
+  } catch (error) {
     file.close();
+    Deno.removeSync(temporary);
+    throw error;
   }
+  file.close();
   Deno.renameSync(temporary, path);
 }
 
@@ -464,6 +475,11 @@ async function withVolumeRetries(
   }
 }
 
+/** Whether `error` is one of Deno's file system errors (permission, space, missing path, ...). */
+function isFileSystemError(error: unknown): boolean {
+  return Object.values(Deno.errors).some((kind) => error instanceof kind);
+}
+
 /** One clear error for a failed restore, saying what state the directory is left in. */
 function restoreFailure(error: unknown, dataDir: string): unknown {
   const state = `The restore of ${dataDir} is incomplete and PostgreSQL will not start it ` +
@@ -479,6 +495,14 @@ function restoreFailure(error: unknown, dataDir: string): unknown {
     return new UserError(`refused to restore: ${error.message}`, {
       detail: `Nothing was written outside the data directory and tablespace locations. ${state}`,
       hint: "The backup is damaged or was tampered with; restore another backup.",
+      cause: error,
+    });
+  }
+  if (isFileSystemError(error)) {
+    return new UserError(`restore failed: ${(error as Error).message}`, {
+      detail: state,
+      hint: "Check the permissions and free space of the data directory and tablespace " +
+        "locations, then restore again into an empty directory.",
       cause: error,
     });
   }

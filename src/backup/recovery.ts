@@ -471,6 +471,18 @@ export async function writeRecoveryConfig(
     resets.push(`${key} = ${quoteConfigValue(RECOVERY_DEFAULTS[key])}`);
   }
   const path = join(pgdata, AUTO_CONF);
+  const existingInfo = await Deno.lstat(path).catch(() => null);
+  if (existingInfo !== null && !existingInfo.isFile) {
+    // Read through a link, it would copy a file from outside the data directory into it.
+    throw new UserError(
+      `${path} is not a regular file; wal-d does not write recovery settings through it`,
+      {
+        hint:
+          "Remove it (PostgreSQL recreates postgresql.auto.conf), then run backup-fetch again, " +
+          "or write the recovery settings yourself.",
+      },
+    );
+  }
   const existing = await readIfExists(path);
   const kept = existing.split("\n");
   if (kept.at(-1) === "") kept.pop();

@@ -200,15 +200,21 @@ export function parsePaxRecords(data: Uint8Array): PaxRecords {
         records.linkpath = value;
         break;
       case "size":
-      case "mtime": {
-        const number = Number(value);
-        if (!Number.isFinite(number) || number < 0) {
-          throw new TarFormatError(`PAX ${key} ${JSON.stringify(value)} is not a number`);
-        }
-        records[key] = key === "size" ? number : Math.floor(number);
-        if (key === "size" && !Number.isSafeInteger(number)) {
+        if (!/^[0-9]+$/.test(value) || !Number.isSafeInteger(Number(value))) {
           throw new TarFormatError(`PAX size ${JSON.stringify(value)} is not a byte count`);
         }
+        records.size = Number(value);
+        break;
+      case "mtime": {
+        // Seconds, possibly negative (before 1970) and fractional: whole seconds towards minus
+        // infinity, from the text (a float would round 9 fractional digits up).
+        const match = /^(-?)([0-9]+)(?:\.([0-9]*))?$/.exec(value);
+        if (match === null || !Number.isSafeInteger(Number(match[2]))) {
+          throw new TarFormatError(`PAX mtime ${JSON.stringify(value)} is not a number`);
+        }
+        const whole = Number(match[2]);
+        const fraction = /[1-9]/.test(match[3] ?? "");
+        records.mtime = match[1] === "-" ? -whole - (fraction ? 1 : 0) : whole;
         break;
       }
       default:
