@@ -29,6 +29,7 @@ import {
 import { ARCHIVE_SETTINGS, snapshot } from "../wal/_cycle.ts";
 import { walD } from "../wal/_cli.ts";
 import { sha256Hex } from "../codec/_data.ts";
+import { startLoad } from "./_load.ts";
 
 Deno.env.set("AWS_EC2_METADATA_DISABLED", "true");
 
@@ -54,31 +55,6 @@ async function tarMembers(lzop: Uint8Array): Promise<{ name: string; type: strin
   reader.end(tar);
   await done;
   return members;
-}
-
-/** Write load until `stop()`: inserts and updates in small transactions. */
-function startLoad(pg: Cluster): { stop(): Promise<number> } {
-  let running = true;
-  let batches = 0;
-  const loop = (async () => {
-    while (running) {
-      await pg.exec(`
-        INSERT INTO t SELECT i, md5(i::text) FROM generate_series(
-          ${100_000 + batches * 500}, ${100_000 + batches * 500 + 499}) i;
-        UPDATE t SET payload = payload || 'x' WHERE id % 97 = ${batches % 97};
-        INSERT INTO in_ts SELECT i FROM generate_series(1, 50) i;
-      `);
-      batches++;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  })();
-  return {
-    async stop() {
-      running = false;
-      await loop;
-      return batches;
-    },
-  };
 }
 
 /** A file:// store the PostgreSQL user's archive_command can write to. */
