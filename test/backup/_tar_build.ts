@@ -7,6 +7,7 @@
  */
 
 import { TAR_BLOCK_SIZE, tarEndLength, tarPaddingLength } from "../../src/backup/tar.ts";
+import { concatBytes } from "../../src/io/bytes.ts";
 
 const encoder = new TextEncoder();
 
@@ -102,15 +103,7 @@ export function rawHeader(h: RawHeader = {}): Uint8Array {
 
 /** Concatenates byte arrays. */
 export function concat(...parts: Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const p of parts) length += p.length;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 /** `data` followed by its NUL padding to a block boundary. */
