@@ -19,7 +19,7 @@
  */
 
 import { UserError } from "../cli/errors.ts";
-import { globalArguments, selfCommand } from "../cli/reinvoke.ts";
+import { commandForOthers, globalArguments } from "../cli/reinvoke.ts";
 import type { GlobalOptions } from "../cli/types.ts";
 import type { EffectiveEnvironment } from "../config/environment.ts";
 import { type EnvDirOverlay, readEnvDir } from "../config/envdir.ts";
@@ -142,7 +142,7 @@ export function describeTarget(target: RecoveryTarget): string {
 
 /** Options of {@linkcode restoreCommandFor}. */
 export interface RestoreCommandOptions {
-  /** The command that runs wal-d; default {@linkcode selfCommand}(). */
+  /** The command that runs wal-d; default {@linkcode commandForOthers}(). */
   self?: readonly string[];
   /**
    * The variables the env dir defines (or unsets); default: read from the env dir in use, if any.
@@ -290,7 +290,7 @@ export function restoreCommandFor(
     `or use --env-dir`,
   ];
 
-  const self = options.self ?? selfCommand();
+  const self = options.self ?? commandForOthers();
   const globalArgs = globalArguments({
     ...globals,
     envDir: envDir === null ? undefined : resolve(envDir),

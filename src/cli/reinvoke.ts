@@ -48,6 +48,31 @@ export function selfCommand(): string[] {
   return [executable, ...denoRunArguments(hasConfig ? config : undefined), main];
 }
 
+/** Set by scripts/wal-d to its own path before it starts Deno. */
+export const LAUNCHER_ENV_VAR = "WALD_LAUNCHER";
+
+/**
+ * The command another user's process (PostgreSQL's `restore_command`) should run: the launcher
+ * script when wal-d was started through scripts/wal-d (it finds Deno on that user's PATH, or
+ * through npx), else {@linkcode selfCommand} (the compiled binary, or this Deno and mod.ts).
+ */
+export function commandForOthers(): string[] {
+  let launcher: string | undefined;
+  try {
+    launcher = Deno.env.get(LAUNCHER_ENV_VAR) || undefined;
+  } catch {
+    launcher = undefined;
+  }
+  if (launcher !== undefined && launcher.startsWith("/")) {
+    try {
+      if (Deno.statSync(launcher).isFile) return [launcher];
+    } catch {
+      // gone: fall back
+    }
+  }
+  return selfCommand();
+}
+
 /**
  * Starts `wal-d <global options> <args>` detached: it outlives this process and holds none of its
  * pipes except, when `inheritStderr` is set, stderr (so its log lines reach the same log).
