@@ -86,11 +86,26 @@ function lstatOrNull(path: string): Deno.FileInfo | null {
 /**
  * Checks the destination before anything is downloaded: no `postmaster.pid` (a running or
  * crashed server), and empty (but for `lost+found` and `pg_tblspc` links made beforehand) unless
- * `force`. Creates it (0700) when missing. Returns its real path.
+ * `force`. Creates it (0700) when missing, unless `create` is false (a check before the backup is
+ * found). Returns its real path.
  */
-export function prepareDataDirectory(pgdata: string, force: boolean): string {
+export function prepareDataDirectory(
+  pgdata: string,
+  force: boolean,
+  options: { create?: boolean } = {},
+): string {
   const info = lstatOrNull(pgdata);
   if (info === null) {
+    if (options.create === false) {
+      // Checked only: the directory is made once the backup is known to exist.
+      const parent = lstatOrNull(join(pgdata, ".."));
+      if (parent === null || !Deno.statSync(join(pgdata, "..")).isDirectory) {
+        throw new UserError(`cannot create ${pgdata}: its parent directory does not exist`, {
+          hint: "Create the parent directory first, or give a directory that exists.",
+        });
+      }
+      return pgdata;
+    }
     try {
       Deno.mkdirSync(pgdata, { mode: 0o700 });
     } catch (error) {

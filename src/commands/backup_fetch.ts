@@ -31,7 +31,7 @@ export async function run(inv: Invocation<"backup-fetch">, log: Logger): Promise
     const request = args.recovery;
     // Everything that can be checked locally is, before the store is asked anything: the
     // destination, and the restore_command the recovery settings will hold.
-    prepareDataDirectory(args.pgClusterDirectory, args.force);
+    prepareDataDirectory(args.pgClusterDirectory, args.force, { create: false });
     const restoreCommand = request === null
       ? null
       : recovery.restoreCommandFor(inv.globals, inv.config.environment);
