@@ -836,3 +836,16 @@ Deno.test("backup-fetch: a global/pg_control that is a link member never appears
     }
   }
 });
+
+Deno.test("backup-fetch: a backup that is not there leaves no PGDATA behind", async () => {
+  const s = await scratch();
+  try {
+    assertOneError(await s.fetch([s.pgdata, "LATEST"]), /no backups found/);
+    assert.ok(!exists(s.pgdata), "PGDATA was created although nothing could be restored");
+    writeBackup(s, NAME, goodVolumes());
+    assertOneError(await s.fetch([s.pgdata, OLDER]), new RegExp(`no backup named "${OLDER}"`));
+    assert.ok(!exists(s.pgdata));
+  } finally {
+    await s.cleanup();
+  }
+});
