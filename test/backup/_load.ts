@@ -1,6 +1,28 @@
-/** A write load for backup tests: runs against a cluster while a base backup is taken. */
+/**
+ * Shared by the backup tests against real PostgreSQL (backup_push_pg_test.ts,
+ * backup_fetch_pg_test.ts): the majors they run on, and the tables and the write load that run
+ * against a cluster while a base backup is taken.
+ */
 
-import type { Cluster } from "../_pg/cluster.ts";
+import { ALL_MAJORS, type Cluster, type PgMajor } from "../_pg/cluster.ts";
+
+/** 13, 15, 17 and 18, as far as the harness knows them (those not installed are ignored). */
+export const BACKUP_MAJORS: PgMajor[] = ([13, 15, 17, 18] as PgMajor[]).filter((m) =>
+  ALL_MAJORS.includes(m)
+);
+
+/**
+ * The tables startLoad writes to: `t` with 20,000 rows, and an empty `in_ts` in a new tablespace
+ * `ts` at `location`.
+ */
+export async function createLoadTables(pg: Cluster, location: string): Promise<void> {
+  await pg.exec(`
+    CREATE TABLE t (id int PRIMARY KEY, payload text NOT NULL);
+    INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 20000) i;
+  `);
+  await pg.exec(`CREATE TABLESPACE ts LOCATION '${location}'`);
+  await pg.exec("CREATE TABLE in_ts (v int) TABLESPACE ts");
+}
 
 /**
  * Write load until `stop()`: inserts and updates on `t (id int PRIMARY KEY, payload text)` and

@@ -13,7 +13,6 @@ import { join } from "node:path";
 import { parseSentinel, type Sentinel } from "../../src/backup/sentinel.ts";
 import {
   adoptDataDir,
-  ALL_MAJORS,
   type Cluster,
   createCluster,
   ignoreUnlessPg,
@@ -26,13 +25,10 @@ import {
 } from "../_pg/cluster.ts";
 import { ARCHIVE_SETTINGS, snapshot } from "../wal/_cycle.ts";
 import { type CliResult, walD } from "../wal/_cli.ts";
-import { startLoad } from "./_load.ts";
+import { BACKUP_MAJORS as MAJORS, createLoadTables, startLoad } from "./_load.ts";
 
 Deno.env.set("AWS_EC2_METADATA_DISABLED", "true");
 
-const MAJORS: PgMajor[] = [13, 15, 17, 18].filter((m) =>
-  ALL_MAJORS.includes(m as PgMajor)
-) as PgMajor[];
 /** The major the time/LSN targets, damaged backups and refusals run on. */
 const EXTRAS_MAJOR: PgMajor = 17;
 
@@ -163,15 +159,8 @@ async function primaryHistory(major: PgMajor, scratch: Scratch): Promise<History
   });
   scratch.clusters.push(pg);
   await pg.start();
-  await pg.exec(`
-    CREATE TABLE t (id int PRIMARY KEY, payload text NOT NULL);
-    INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 20000) i;
-  `);
-  await pg.exec(`CREATE TABLESPACE ts LOCATION '${tablespace}'`);
-  await pg.exec(`
-    CREATE TABLE in_ts (v int) TABLESPACE ts;
-    INSERT INTO in_ts SELECT i FROM generate_series(1, 5000) i;
-  `);
+  await createLoadTables(pg, tablespace);
+  await pg.exec("INSERT INTO in_ts SELECT i FROM generate_series(1, 5000) i");
   const [{ oid }] = await pg.sql<{ oid: string }>(
     "SELECT oid::text AS oid FROM pg_tablespace WHERE spcname = 'ts'",
   );
@@ -381,40 +370,60 @@ async function checkServerLog(cluster: Cluster, label: string, stop?: RegExp): P
 
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * restoreAndRecover to a target that stops at state A (`--target-action promote` added, the
+ * primary's store as the server's own prefix): the rows, the tablespace, and the server log
+ * saying where recovery stopped (`stop`).
+ */
+async function recoverToStateA(
+  major: PgMajor,
+  history: History,
+  scratch: Scratch,
+  label: string,
+  targetArgs: string[],
+  expectedSettings: RegExp[],
+  stop: RegExp,
+): Promise<void> {
+  const { cluster, tsLocation } = await restoreAndRecover(
+    major,
+    history,
+    scratch,
+    label,
+    [...targetArgs, "--target-action", "promote"],
+    expectedSettings,
+    { WALE_FILE_PREFIX: history.prefix },
+  );
+  assert.equal(await state(cluster), history.atA.rows);
+  await checkTablespace(cluster, history, tsLocation, label);
+  await checkServerLog(cluster, label, stop);
+  await cluster.close();
+}
+
 async function extrasOn17(history: History, scratch: Scratch, t: Deno.TestContext) {
   const major = EXTRAS_MAJOR;
-  const serverEnv = { WALE_FILE_PREFIX: history.prefix };
 
   await t.step("--target-time between the restore point and the end: state A", async () => {
-    const { cluster, tsLocation } = await restoreAndRecover(
+    await recoverToStateA(
       major,
       history,
       scratch,
       "time",
-      ["--target-time", history.atA.time, "--target-action", "promote"],
+      ["--target-time", history.atA.time],
       [/^recovery_target_time = '\d{4}-\d\d-\d\dT[0-9:.]+\+00:00'$/m],
-      serverEnv,
+      /recovery stopping before commit of transaction/,
     );
-    assert.equal(await state(cluster), history.atA.rows);
-    await checkTablespace(cluster, history, tsLocation, "time");
-    await checkServerLog(cluster, "time", /recovery stopping before commit of transaction/);
-    await cluster.close();
   });
 
   await t.step("--target-lsn at the restore point: state A", async () => {
-    const { cluster, tsLocation } = await restoreAndRecover(
+    await recoverToStateA(
       major,
       history,
       scratch,
       "lsn",
-      ["--target-lsn", history.atA.lsn, "--target-action", "promote"],
+      ["--target-lsn", history.atA.lsn],
       [new RegExp(`^recovery_target_lsn = '${history.atA.lsn}'$`, "m")],
-      serverEnv,
+      /recovery stopping after WAL location \(LSN\)/,
     );
-    assert.equal(await state(cluster), history.atA.rows);
-    await checkTablespace(cluster, history, tsLocation, "lsn");
-    await checkServerLog(cluster, "lsn", /recovery stopping after WAL location \(LSN\)/);
-    await cluster.close();
   });
 
   await t.step("--target-time before the backup ended: no backup, nothing written", async () => {
@@ -574,19 +583,15 @@ for (const major of MAJORS) {
         });
 
         await t.step("--target-name wald_rp --target-action promote: state A", async () => {
-          const { cluster, tsLocation } = await restoreAndRecover(
+          await recoverToStateA(
             major,
             history,
             scratch,
             "rp",
-            ["--target-name", "wald_rp", "--target-action", "promote"],
+            ["--target-name", "wald_rp"],
             [/^recovery_target_name = 'wald_rp'$/m, /^recovery_target_action = 'promote'$/m],
-            { WALE_FILE_PREFIX: history.prefix },
+            /recovery stopping at restore point "wald_rp"/,
           );
-          assert.equal(await state(cluster), history.atA.rows);
-          await checkTablespace(cluster, history, tsLocation, "rp");
-          await checkServerLog(cluster, "rp", /recovery stopping at restore point "wald_rp"/);
-          await cluster.close();
         });
 
         if (major === EXTRAS_MAJOR) await extrasOn17(history, scratch, t);

@@ -12,7 +12,6 @@ import { decompressLzop } from "../../src/codec/lzop.ts";
 import { parseSentinel } from "../../src/backup/sentinel.ts";
 import {
   adoptDataDir,
-  ALL_MAJORS,
   chownToPgUser,
   cloneCluster,
   type Cluster,
@@ -29,13 +28,10 @@ import {
 import { ARCHIVE_SETTINGS, snapshot } from "../wal/_cycle.ts";
 import { walD } from "../wal/_cli.ts";
 import { sha256Hex } from "../codec/_data.ts";
-import { startLoad } from "./_load.ts";
+import { BACKUP_MAJORS as MAJORS, createLoadTables, startLoad } from "./_load.ts";
 
 Deno.env.set("AWS_EC2_METADATA_DISABLED", "true");
 
-const MAJORS: PgMajor[] = [13, 15, 17, 18].filter((m) =>
-  ALL_MAJORS.includes(m as PgMajor)
-) as PgMajor[];
 const BACKUP_NAME = /^base_[0-9A-F]{24}_[0-9]{8}$/;
 
 /** Members of one tar volume (names, in order), read with tar-stream from the lzop object. */
@@ -118,15 +114,8 @@ for (const major of MAJORS) {
       let restored: Cluster | undefined;
       try {
         await pg.start();
-        await pg.exec(`
-          CREATE TABLE t (id int PRIMARY KEY, payload text NOT NULL);
-          INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 20000) i;
-        `);
-        await pg.exec(`CREATE TABLESPACE ts LOCATION '${tablespace}'`);
-        await pg.exec(`
-          CREATE TABLE in_ts (v int) TABLESPACE ts;
-          CREATE UNLOGGED TABLE scratch AS SELECT i FROM generate_series(1, 1000) i;
-        `);
+        await createLoadTables(pg, tablespace);
+        await pg.exec("CREATE UNLOGGED TABLE scratch AS SELECT i FROM generate_series(1, 1000) i");
         const [{ oid }] = await pg.sql<{ oid: number }>(
           "SELECT oid FROM pg_tablespace WHERE spcname = 'ts'",
         );

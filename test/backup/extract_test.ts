@@ -11,7 +11,6 @@
  */
 
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { join } from "node:path";
 import {
   PG_CONTROL_PARTIAL,
@@ -24,6 +23,7 @@ import {
 } from "../../src/backup/extract.ts";
 import { encodeTarHeader, type TarEntry, tarHeaderLength } from "../../src/backup/tar.ts";
 import { TarFormatError } from "../../src/backup/tar_header.ts";
+import { exists, makeScratchDir, sha, snapshot, withCleanup } from "./_restore_scratch.ts";
 import {
   concat,
   dirMember,
@@ -60,20 +60,11 @@ interface Env {
 }
 
 async function makeEnv(): Promise<Env> {
-  const base = await Deno.realPath(await Deno.makeTempDir({ prefix: "wald-extract-" }));
+  const { dir: base, outside } = await makeScratchDir("wald-extract-", T0);
   const dataDir = join(base, "data");
   const ts = join(base, "ts1");
-  const outside = join(base, "outside");
   Deno.mkdirSync(dataDir, { mode: 0o700 });
   Deno.mkdirSync(ts, { mode: 0o700 });
-  Deno.mkdirSync(join(outside, "sub"), { recursive: true, mode: 0o755 });
-  Deno.writeTextFileSync(join(outside, "secret"), "the secret\n", { mode: 0o600 });
-  Deno.writeTextFileSync(join(outside, "target"), "the target\n", { mode: 0o644 });
-  for (
-    const p of [join(outside, "sub"), join(outside, "secret"), join(outside, "target"), outside]
-  ) {
-    Deno.utimeSync(p, T0, T0);
-  }
   return {
     base,
     dataDir,
@@ -82,6 +73,13 @@ async function makeEnv(): Promise<Env> {
     cleanup: () => Deno.remove(base, { recursive: true }),
   };
 }
+
+/** Runs `body` in a fresh environment, removed afterwards. */
+const withEnv = (body: (env: Env) => Promise<void>) => withCleanup(makeEnv, body);
+
+/** A test run in a fresh environment. */
+const extractTest = (name: string, body: (env: Env) => Promise<void>) =>
+  Deno.test(name, () => withEnv(body));
 
 function makeTarget(
   env: Env,
@@ -124,43 +122,8 @@ async function feed(
   }
 }
 
-function sha(data: Uint8Array): string {
-  return createHash("sha256").update(data).digest("hex");
-}
-
-/** Everything under `root` but `skip`: kind, mode, mtime, link count, link target, content. */
-function snapshot(root: string, skip: string[]): string[] {
-  const out: string[] = [];
-  const visit = (path: string, rel: string) => {
-    const info = Deno.lstatSync(path);
-    let line = `${rel} mode=${(info.mode! & 0o7777).toString(8)} mtime=${info.mtime?.getTime()} ` +
-      `nlink=${info.nlink}`;
-    if (info.isSymlink) line += ` -> ${Deno.readLinkSync(path)}`;
-    else if (info.isFile) line += ` file ${sha(Deno.readFileSync(path))}`;
-    else if (info.isDirectory) line += " dir";
-    out.push(line);
-    if (!info.isDirectory) return;
-    for (const entry of [...Deno.readDirSync(path)].sort((a, b) => a.name < b.name ? -1 : 1)) {
-      const child = join(path, entry.name);
-      if (!skip.includes(child)) visit(child, `${rel}/${entry.name}`);
-    }
-  };
-  visit(root, ".");
-  return out;
-}
-
 function outsideSnapshot(env: Env): string[] {
   return snapshot(env.base, [env.dataDir, env.ts]);
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
 }
 
 function modeOf(path: string): number {
@@ -169,6 +132,19 @@ function modeOf(path: string): number {
 
 function mtimeOf(path: string): number {
   return Deno.lstatSync(path).mtime!.getTime() / 1000;
+}
+
+/** Extracts one volume into a new target and finishes it. */
+async function restore(
+  env: Env,
+  stream: Uint8Array,
+  chunk = Infinity,
+  tablespaces = false,
+): Promise<VolumeExtractSummary> {
+  const target = makeTarget(env, tablespaces);
+  const summary = await feed(target, stream, chunk);
+  await target.finish();
+  return summary;
 }
 
 function encoded(entry: Partial<TarEntry> & { name: string }, data?: Uint8Array): Uint8Array {
@@ -285,34 +261,29 @@ function smallVolume(env: Env) {
 }
 
 for (const chunk of CHUNKS) {
-  Deno.test(`extract: members of every kind, in ${chunk}-byte chunks`, async () => {
-    const env = await makeEnv();
-    try {
-      const before = outsideSnapshot(env);
-      let reported = 0;
-      const target = makeTarget(env, false, { onBytes: (n) => reported += n });
-      const volume = smallVolume(env);
-      const summary = await feed(target, volume.stream, chunk);
-      assert.deepEqual(summary, { members: volume.members, bytes: volume.bytes });
-      assert.equal(reported, volume.bytes);
-      // Directory modes and times wait for finish() (their contents are still being written).
-      assert.equal(modeOf(join(env.dataDir, "base/1")), 0o700);
-      assert.equal(modeOf(env.dataDir), 0o700);
-      assert.equal(target.controlFileWritten, false);
-      await target.finish();
-      volume.check();
-      assert.equal(modeOf(join(env.dataDir, "base/1")), 0o750);
-      assert.equal(mtimeOf(join(env.dataDir, "base/1")), T0 + 4);
-      assert.equal(modeOf(join(env.dataDir, "base")), 0o700);
-      assert.equal(mtimeOf(join(env.dataDir, "base")), T0 + 3);
-      // The root member "/" is the data directory itself.
-      assert.equal(modeOf(env.dataDir), 0o750);
-      assert.equal(mtimeOf(env.dataDir), T0 + 1);
-      // The symlink to outside/secret was created, never followed.
-      assert.deepEqual(outsideSnapshot(env), before);
-    } finally {
-      await env.cleanup();
-    }
+  extractTest(`extract: members of every kind, in ${chunk}-byte chunks`, async (env) => {
+    const before = outsideSnapshot(env);
+    let reported = 0;
+    const target = makeTarget(env, false, { onBytes: (n) => reported += n });
+    const volume = smallVolume(env);
+    const summary = await feed(target, volume.stream, chunk);
+    assert.deepEqual(summary, { members: volume.members, bytes: volume.bytes });
+    assert.equal(reported, volume.bytes);
+    // Directory modes and times wait for finish() (their contents are still being written).
+    assert.equal(modeOf(join(env.dataDir, "base/1")), 0o700);
+    assert.equal(modeOf(env.dataDir), 0o700);
+    assert.equal(target.controlFileWritten, false);
+    await target.finish();
+    volume.check();
+    assert.equal(modeOf(join(env.dataDir, "base/1")), 0o750);
+    assert.equal(mtimeOf(join(env.dataDir, "base/1")), T0 + 4);
+    assert.equal(modeOf(join(env.dataDir, "base")), 0o700);
+    assert.equal(mtimeOf(join(env.dataDir, "base")), T0 + 3);
+    // The root member "/" is the data directory itself.
+    assert.equal(modeOf(env.dataDir), 0o750);
+    assert.equal(mtimeOf(env.dataDir), T0 + 1);
+    // The symlink to outside/secret was created, never followed.
+    assert.deepEqual(outsideSnapshot(env), before);
   });
 }
 
@@ -335,12 +306,9 @@ Deno.test("extract: files around the 1 MiB write buffer, byte for byte, in every
   const total = sizes.reduce((a, b) => a + b, 0) + sizes.map((_, i) => `small after ${i}`.length)
     .reduce((a, b) => a + b, 0);
   for (const chunk of [511, 513, 64 * 1024, MiB - 1, MiB + 1, Infinity]) {
-    const env = await makeEnv();
-    try {
-      const target = makeTarget(env);
-      const summary = await feed(target, stream, chunk);
+    await withEnv(async (env) => {
+      const summary = await restore(env, stream, chunk);
       assert.deepEqual(summary, { members: 2 * sizes.length, bytes: total }, `chunk ${chunk}`);
-      await target.finish();
       contents.forEach((data, i) => {
         const path = join(env.dataDir, `big/f${i}`);
         const restored = Deno.readFileSync(path);
@@ -350,92 +318,71 @@ Deno.test("extract: files around the 1 MiB write buffer, byte for byte, in every
         assert.equal(modeOf(path), 0o640);
         assert.equal(Deno.readTextFileSync(join(env.dataDir, `big/s${i}`)), `small after ${i}`);
       });
-    } finally {
-      await env.cleanup();
-    }
+    });
   }
 });
 
-Deno.test("extract: a 1 MiB + 1 file fed one byte at a time", async () => {
+extractTest("extract: a 1 MiB + 1 file fed one byte at a time", async (env) => {
   const data = noise(WRITE_BUFFER_BYTES + 1, 77);
-  const stream = tarStream(fileMember("f", data), fileMember("g", "next"));
-  const env = await makeEnv();
-  try {
-    const target = makeTarget(env);
-    await feed(target, stream, 1);
-    await target.finish();
-    assert.equal(sha(Deno.readFileSync(join(env.dataDir, "f"))), sha(data));
-    assert.equal(Deno.readTextFileSync(join(env.dataDir, "g")), "next");
-  } finally {
-    await env.cleanup();
-  }
+  await restore(env, tarStream(fileMember("f", data), fileMember("g", "next")), 1);
+  assert.equal(sha(Deno.readFileSync(join(env.dataDir, "f"))), sha(data));
+  assert.equal(Deno.readTextFileSync(join(env.dataDir, "g")), "next");
 });
 
-Deno.test("extract: file modes are restored exactly, whatever the umask", async () => {
-  // initdb --allow-group-access clusters have 0750 directories and 0640 files; a restore run
-  // under a umask of 077 must not turn them into 0600.
-  const env = await makeEnv();
-  const previous = Deno.umask(0o077);
-  try {
-    const target = makeTarget(env);
-    await feed(
-      target,
-      tarStream(
-        dirMember("base/", { mode: 0o750 }),
-        fileMember("base/group_readable", "x", { mode: 0o640 }),
-        fileMember("base/world_readable", "x", { mode: 0o644 }),
-      ),
-      Infinity,
-    );
-    await target.finish();
-    assert.equal(modeOf(join(env.dataDir, "base")), 0o750);
-    assert.equal(modeOf(join(env.dataDir, "base/group_readable")), 0o640);
-    assert.equal(modeOf(join(env.dataDir, "base/world_readable")), 0o644);
-  } finally {
-    Deno.umask(previous);
-    await env.cleanup();
-  }
-});
+/** Modes are restored exactly (whatever the umask), but never setuid, setgid or sticky bits. */
+const MODE_CASES: {
+  name: string;
+  umask?: number;
+  members: Uint8Array[];
+  modes: [string, number][];
+}[] = [
+  {
+    // initdb --allow-group-access clusters have 0750 directories and 0640 files; a restore run
+    // under a umask of 077 must not turn them into 0600.
+    name: "extract: file modes are restored exactly, whatever the umask",
+    umask: 0o077,
+    members: [
+      dirMember("base/", { mode: 0o750 }),
+      fileMember("base/group_readable", "x", { mode: 0o640 }),
+      fileMember("base/world_readable", "x", { mode: 0o644 }),
+    ],
+    modes: [["base", 0o750], ["base/group_readable", 0o640], ["base/world_readable", 0o644]],
+  },
+  {
+    name: "extract: setuid, setgid and sticky bits are never restored",
+    members: [
+      dirMember("d/", { mode: 0o3755 }),
+      fileMember("d/suid", "x", { mode: 0o4755 }),
+      fileMember("d/sgid", "x", { mode: 0o2750 }),
+    ],
+    modes: [["d", 0o755], ["d/suid", 0o755], ["d/sgid", 0o750]],
+  },
+];
 
-Deno.test("extract: setuid, setgid and sticky bits are never restored", async () => {
-  const env = await makeEnv();
-  try {
-    const target = makeTarget(env);
-    await feed(
-      target,
-      tarStream(
-        dirMember("d/", { mode: 0o3755 }),
-        fileMember("d/suid", "x", { mode: 0o4755 }),
-        fileMember("d/sgid", "x", { mode: 0o2750 }),
-      ),
-      Infinity,
-    );
-    await target.finish();
-    assert.equal(modeOf(join(env.dataDir, "d")), 0o755);
-    assert.equal(modeOf(join(env.dataDir, "d/suid")), 0o755);
-    assert.equal(modeOf(join(env.dataDir, "d/sgid")), 0o750);
-  } finally {
-    await env.cleanup();
-  }
-});
+for (const { name, umask, members, modes } of MODE_CASES) {
+  extractTest(name, async (env) => {
+    const previous = umask === undefined ? undefined : Deno.umask(umask);
+    try {
+      await restore(env, tarStream(...members));
+    } finally {
+      if (previous !== undefined) Deno.umask(previous);
+    }
+    for (const [rel, mode] of modes) assert.equal(modeOf(join(env.dataDir, rel)), mode, rel);
+  });
+}
 
-Deno.test("extract: a pre-1970 mtime (PAX, as encodeTarHeader writes it) is restored", async () => {
-  const env = await makeEnv();
-  try {
-    const target = makeTarget(env);
-    await feed(target, tarStream(encoded({ name: "old", mtime: -86400 }, text("1969"))), Infinity);
-    await target.finish();
+extractTest(
+  "extract: a pre-1970 mtime (PAX, as encodeTarHeader writes it) is restored",
+  async (env) => {
+    await restore(env, tarStream(encoded({ name: "old", mtime: -86400 }, text("1969"))));
     assert.equal(Deno.readTextFileSync(join(env.dataDir, "old")), "1969");
     assert.equal(mtimeOf(join(env.dataDir, "old")), -86400);
-  } finally {
-    await env.cleanup();
-  }
-});
+  },
+);
 
 Deno.test("extract: global/pg_control is written under a temporary name, renamed by finish()", async () => {
   for (const name of ["global/pg_control", "./global/pg_control", "global//pg_control"]) {
-    const env = await makeEnv();
-    try {
+    await withEnv(async (env) => {
       const control = noise(8192, 9);
       const target = makeTarget(env);
       assert.equal(target.controlFileWritten, false);
@@ -451,47 +398,33 @@ Deno.test("extract: global/pg_control is written under a temporary name, renamed
       await target.finish();
       assert.deepEqual(Deno.readFileSync(join(env.dataDir, "global/pg_control")), control);
       assert.ok(!exists(join(env.dataDir, PG_CONTROL_PARTIAL)));
-    } finally {
-      await env.cleanup();
-    }
+    });
   }
 });
 
-Deno.test("extract: a failed restore leaves no global/pg_control", async () => {
-  const env = await makeEnv();
-  try {
-    const target = makeTarget(env);
-    await feed(target, tarStream(fileMember("global/pg_control", noise(8192, 1))), Infinity);
-    // A second volume fails: finish() is never called.
-    await assert.rejects(
-      feed(target, tarStream(fileMember("../x", "x")), Infinity, "part_00000001.tar.lzo"),
-      UnsafeMemberError,
-    );
-    assert.equal(target.controlFileWritten, true);
-    assert.ok(!exists(join(env.dataDir, "global/pg_control")));
-  } finally {
-    await env.cleanup();
-  }
+extractTest("extract: a failed restore leaves no global/pg_control", async (env) => {
+  const target = makeTarget(env);
+  await feed(target, tarStream(fileMember("global/pg_control", noise(8192, 1))), Infinity);
+  // A second volume fails: finish() is never called.
+  await assert.rejects(
+    feed(target, tarStream(fileMember("../x", "x")), Infinity, "part_00000001.tar.lzo"),
+    UnsafeMemberError,
+  );
+  assert.equal(target.controlFileWritten, true);
+  assert.ok(!exists(join(env.dataDir, "global/pg_control")));
 });
 
-Deno.test("extract: pg_control of a tablespace is an ordinary file", async () => {
-  const env = await makeEnv();
-  try {
-    const target = makeTarget(env, true);
-    await feed(target, tarStream(fileMember(`pg_tblspc/${OID}/global/pg_control`, "ts")), 1);
-    assert.equal(target.controlFileWritten, false);
-    assert.equal(Deno.readTextFileSync(join(env.ts, "global/pg_control")), "ts");
-  } finally {
-    await env.cleanup();
-  }
+extractTest("extract: pg_control of a tablespace is an ordinary file", async (env) => {
+  const target = makeTarget(env, true);
+  await feed(target, tarStream(fileMember(`pg_tblspc/${OID}/global/pg_control`, "ts")), 1);
+  assert.equal(target.controlFileWritten, false);
+  assert.equal(Deno.readTextFileSync(join(env.ts, "global/pg_control")), "ts");
 });
 
 Deno.test("extract: tablespace members go to their location; pg_tblspc/<oid> itself makes nothing", async () => {
   for (const chunk of [1, 513, Infinity]) {
-    const env = await makeEnv();
-    try {
+    await withEnv(async (env) => {
       const before = outsideSnapshot(env);
-      const target = makeTarget(env, true);
       const stream = tarStream(
         dirMember("pg_tblspc/"),
         dirMember(`pg_tblspc/${OID}`, { mode: 0o777 }),
@@ -507,8 +440,7 @@ Deno.test("extract: tablespace members go to their location; pg_tblspc/<oid> its
         dirMember("pg_tblspc/16400/"),
         fileMember("pg_tblspc/16400/PG_17_202406281/f", "in place"),
       );
-      await feed(target, stream, chunk);
-      await target.finish();
+      await restore(env, stream, chunk, true);
       const file = join(env.ts, "PG_17_202406281/5/16390");
       assert.deepEqual(Deno.readFileSync(file), noise(9000, 1));
       assert.equal(Deno.statSync(`${file}.link`).ino, Deno.statSync(file).ino);
@@ -520,147 +452,120 @@ Deno.test("extract: tablespace members go to their location; pg_tblspc/<oid> its
         "in place",
       );
       assert.deepEqual(outsideSnapshot(env), before);
-    } finally {
-      await env.cleanup();
-    }
+    });
   }
 });
 
-Deno.test("extract: symlinks are created as they are and never followed", async () => {
-  const env = await makeEnv();
-  try {
-    const before = outsideSnapshot(env);
-    const target = makeTarget(env);
-    await feed(
-      target,
-      tarStream(
-        symlinkMember("to_target", join(env.outside, "target")),
-        symlinkMember("to_dir", "../outside"),
-        // A directory member over a symlink keeps the symlink: no mode or time set through it.
-        dirMember("to_dir/", { mode: 0o777, mtime: 12345 }),
-        // A file member replaces the symlink; the file it pointed to is left alone.
-        fileMember("to_target", "replaced"),
-        symlinkMember("dangling", "does/not/exist"),
-        symlinkMember("self", "self"),
-      ),
-      1,
-    );
-    await target.finish();
-    assert.equal(Deno.readTextFileSync(join(env.dataDir, "to_target")), "replaced");
-    assert.ok(Deno.lstatSync(join(env.dataDir, "to_target")).isFile);
-    assert.equal(Deno.readLinkSync(join(env.dataDir, "to_dir")), "../outside");
-    assert.equal(Deno.readLinkSync(join(env.dataDir, "dangling")), "does/not/exist");
-    assert.equal(Deno.readLinkSync(join(env.dataDir, "self")), "self");
-    assert.deepEqual(outsideSnapshot(env), before);
-  } finally {
-    await env.cleanup();
-  }
+extractTest("extract: symlinks are created as they are and never followed", async (env) => {
+  const before = outsideSnapshot(env);
+  await restore(
+    env,
+    tarStream(
+      symlinkMember("to_target", join(env.outside, "target")),
+      symlinkMember("to_dir", "../outside"),
+      // A directory member over a symlink keeps the symlink: no mode or time set through it.
+      dirMember("to_dir/", { mode: 0o777, mtime: 12345 }),
+      // A file member replaces the symlink; the file it pointed to is left alone.
+      fileMember("to_target", "replaced"),
+      symlinkMember("dangling", "does/not/exist"),
+      symlinkMember("self", "self"),
+    ),
+    1,
+  );
+  assert.equal(Deno.readTextFileSync(join(env.dataDir, "to_target")), "replaced");
+  assert.ok(Deno.lstatSync(join(env.dataDir, "to_target")).isFile);
+  assert.equal(Deno.readLinkSync(join(env.dataDir, "to_dir")), "../outside");
+  assert.equal(Deno.readLinkSync(join(env.dataDir, "dangling")), "does/not/exist");
+  assert.equal(Deno.readLinkSync(join(env.dataDir, "self")), "self");
+  assert.deepEqual(outsideSnapshot(env), before);
 });
 
-Deno.test("extract: two volumes extracted concurrently into one target", async () => {
-  const env = await makeEnv();
-  try {
-    const target = makeTarget(env);
-    const volumes = [0, 1, 2].map((v) =>
-      tarStream(
-        dirMember("base/"),
-        dirMember("base/1/"),
-        ...[0, 1, 2, 3].map((i) => fileMember(`base/1/${v}_${i}`, noise(300_000 + i, v * 10 + i))),
-      )
-    );
-    await Promise.all(volumes.map((stream, v) => feed(target, stream, 4096 + v, `part_${v}`)));
-    await target.finish();
-    for (const v of [0, 1, 2]) {
-      for (const i of [0, 1, 2, 3]) {
-        assert.equal(
-          sha(Deno.readFileSync(join(env.dataDir, `base/1/${v}_${i}`))),
-          sha(noise(300_000 + i, v * 10 + i)),
-        );
-      }
+extractTest("extract: two volumes extracted concurrently into one target", async (env) => {
+  const target = makeTarget(env);
+  const volumes = [0, 1, 2].map((v) =>
+    tarStream(
+      dirMember("base/"),
+      dirMember("base/1/"),
+      ...[0, 1, 2, 3].map((i) => fileMember(`base/1/${v}_${i}`, noise(300_000 + i, v * 10 + i))),
+    )
+  );
+  await Promise.all(volumes.map((stream, v) => feed(target, stream, 4096 + v, `part_${v}`)));
+  await target.finish();
+  for (const v of [0, 1, 2]) {
+    for (const i of [0, 1, 2, 3]) {
+      assert.equal(
+        sha(Deno.readFileSync(join(env.dataDir, `base/1/${v}_${i}`))),
+        sha(noise(300_000 + i, v * 10 + i)),
+      );
     }
-  } finally {
-    await env.cleanup();
   }
 });
 
 // ---------------------------------------------------------------------------------------------
 // Reuse of a non-empty directory (--force)
 
-Deno.test("extract (force): existing files are replaced, never written through", async () => {
-  const env = await makeEnv();
-  try {
-    const d = (rel: string) => join(env.dataDir, rel);
-    // Taken first: the hard link below raises outside/secret's link count until it is replaced.
-    const before = outsideSnapshot(env);
-    Deno.mkdirSync(d("global"));
-    Deno.writeTextFileSync(d("plain"), "old content, longer than the new one");
-    Deno.symlinkSync("../outside/target", d("f"));
-    Deno.symlinkSync(join(env.outside, "target"), d("abs"));
-    Deno.symlinkSync("../outside/created-through-link", d("dangling"));
-    Deno.linkSync(join(env.outside, "secret"), d("hardlinked")); // shares outside/secret's inode
-    Deno.symlinkSync("../../outside/target", d(PG_CONTROL_PARTIAL));
-    Deno.symlinkSync("../../outside/secret", d("global/pg_control"));
-    Deno.symlinkSync("../outside/target", d("sym"));
-    Deno.symlinkSync("../outside/target", d("hl"));
-    Deno.writeTextFileSync(d("base_file"), "b");
-    const target = makeTarget(env);
-    await feed(
-      target,
-      tarStream(
-        fileMember("plain", "new"),
-        fileMember("f", "member f"),
-        fileMember("abs", "member abs"),
-        fileMember("dangling", "member dangling"),
-        fileMember("hardlinked", "member hardlinked"),
-        fileMember("global/pg_control", "control"),
-        symlinkMember("sym", "elsewhere"),
-        hardlinkMember("hl", "base_file"),
-      ),
-      Infinity,
-    );
-    await target.finish();
-    for (
-      const [rel, content] of [
-        ["plain", "new"],
-        ["f", "member f"],
-        ["abs", "member abs"],
-        ["dangling", "member dangling"],
-        ["hardlinked", "member hardlinked"],
-        ["global/pg_control", "control"],
-      ]
-    ) {
-      assert.ok(Deno.lstatSync(d(rel)).isFile, rel);
-      assert.equal(Deno.readTextFileSync(d(rel)), content, rel);
-    }
-    assert.equal(Deno.readLinkSync(d("sym")), "elsewhere");
-    assert.equal(Deno.statSync(d("hl")).ino, Deno.statSync(d("base_file")).ino);
-    assert.ok(!exists(d(PG_CONTROL_PARTIAL)));
-    assert.ok(!exists(join(env.outside, "created-through-link")));
-    assert.deepEqual(outsideSnapshot(env), before);
-  } finally {
-    await env.cleanup();
+extractTest("extract (force): existing files are replaced, never written through", async (env) => {
+  const d = (rel: string) => join(env.dataDir, rel);
+  // Taken first: the hard link below raises outside/secret's link count until it is replaced.
+  const before = outsideSnapshot(env);
+  Deno.mkdirSync(d("global"));
+  Deno.writeTextFileSync(d("plain"), "old content, longer than the new one");
+  Deno.symlinkSync("../outside/target", d("f"));
+  Deno.symlinkSync(join(env.outside, "target"), d("abs"));
+  Deno.symlinkSync("../outside/created-through-link", d("dangling"));
+  Deno.linkSync(join(env.outside, "secret"), d("hardlinked")); // shares outside/secret's inode
+  Deno.symlinkSync("../../outside/target", d(PG_CONTROL_PARTIAL));
+  Deno.symlinkSync("../../outside/secret", d("global/pg_control"));
+  Deno.symlinkSync("../outside/target", d("sym"));
+  Deno.symlinkSync("../outside/target", d("hl"));
+  Deno.writeTextFileSync(d("base_file"), "b");
+  await restore(
+    env,
+    tarStream(
+      fileMember("plain", "new"),
+      fileMember("f", "member f"),
+      fileMember("abs", "member abs"),
+      fileMember("dangling", "member dangling"),
+      fileMember("hardlinked", "member hardlinked"),
+      fileMember("global/pg_control", "control"),
+      symlinkMember("sym", "elsewhere"),
+      hardlinkMember("hl", "base_file"),
+    ),
+  );
+  for (
+    const [rel, content] of [
+      ["plain", "new"],
+      ["f", "member f"],
+      ["abs", "member abs"],
+      ["dangling", "member dangling"],
+      ["hardlinked", "member hardlinked"],
+      ["global/pg_control", "control"],
+    ]
+  ) {
+    assert.ok(Deno.lstatSync(d(rel)).isFile, rel);
+    assert.equal(Deno.readTextFileSync(d(rel)), content, rel);
   }
+  assert.equal(Deno.readLinkSync(d("sym")), "elsewhere");
+  assert.equal(Deno.statSync(d("hl")).ino, Deno.statSync(d("base_file")).ino);
+  assert.ok(!exists(d(PG_CONTROL_PARTIAL)));
+  assert.ok(!exists(join(env.outside, "created-through-link")));
+  assert.deepEqual(outsideSnapshot(env), before);
 });
 
-Deno.test("extract (force): an existing directory is reused, its mode set at finish()", async () => {
-  const env = await makeEnv();
-  try {
+extractTest(
+  "extract (force): an existing directory is reused, its mode set at finish()",
+  async (env) => {
     Deno.mkdirSync(join(env.dataDir, "base/1"), { recursive: true, mode: 0o755 });
     Deno.writeTextFileSync(join(env.dataDir, "base/1/old"), "kept");
-    const target = makeTarget(env);
-    await feed(
-      target,
+    await restore(
+      env,
       tarStream(dirMember("base/", { mode: 0o700 }), fileMember("base/1/new", "n")),
-      Infinity,
     );
-    await target.finish();
     assert.equal(modeOf(join(env.dataDir, "base")), 0o700);
     assert.equal(Deno.readTextFileSync(join(env.dataDir, "base/1/old")), "kept");
     assert.equal(Deno.readTextFileSync(join(env.dataDir, "base/1/new")), "n");
-  } finally {
-    await env.cleanup();
-  }
-});
+  },
+);
 
 // ---------------------------------------------------------------------------------------------
 // Malicious members
@@ -1076,8 +981,7 @@ const FORMAT_ERRORS: Attack[] = [
 ];
 
 async function runAttack(attack: Attack, chunk: number): Promise<void> {
-  const env = await makeEnv();
-  try {
+  await withEnv(async (env) => {
     attack.setup?.(env);
     const before = outsideSnapshot(env);
     const target = makeTarget(env, attack.tablespaces ?? false);
@@ -1099,49 +1003,40 @@ async function runAttack(attack: Attack, chunk: number): Promise<void> {
       assert.ok(!exists(path), `${attack.name}: ${path} was created`);
     }
     attack.check?.(env);
-  } finally {
-    await env.cleanup();
-  }
-}
-
-for (const attack of ATTACKS) {
-  Deno.test(`extract refuses: ${attack.name}`, async () => {
-    for (const chunk of [1, 513, Infinity]) await runAttack(attack, chunk);
   });
 }
 
-for (const attack of FORMAT_ERRORS) {
-  Deno.test(`extract: corrupt volume: ${attack.name}`, async () => {
-    for (const chunk of [1, 513, Infinity]) await runAttack(attack, chunk);
-  });
+/** Each list of refusals, under the title its tests are named with. */
+const REFUSALS: [string, Attack[]][] = [
+  ["extract refuses", ATTACKS],
+  ["extract: corrupt volume", FORMAT_ERRORS],
+];
+
+for (const [title, attacks] of REFUSALS) {
+  for (const attack of attacks) {
+    Deno.test(`${title}: ${attack.name}`, async () => {
+      for (const chunk of [1, 513, Infinity]) await runAttack(attack, chunk);
+    });
+  }
 }
 
-Deno.test("extract refuses: the member is named in the message", async () => {
-  const env = await makeEnv();
-  try {
-    await assert.rejects(
-      feed(makeTarget(env), tarStream(fileMember("../outside/x", "x")), Infinity, "part_7"),
-      { name: "UnsafeMemberError", message: `part_7: member "../outside/x" has a '..' component` },
-    );
-  } finally {
-    await env.cleanup();
-  }
+extractTest("extract refuses: the member is named in the message", async (env) => {
+  await assert.rejects(
+    feed(makeTarget(env), tarStream(fileMember("../outside/x", "x")), Infinity, "part_7"),
+    { name: "UnsafeMemberError", message: `part_7: member "../outside/x" has a '..' component` },
+  );
 });
 
-Deno.test("extract: a symlink member pointing outside, followed by no member through it, is data", async () => {
-  // The attack needs a second member; a lone link is what pg_wal links are.
-  const env = await makeEnv();
-  try {
+extractTest(
+  "extract: a symlink member pointing outside, followed by no member through it, is data",
+  async (env) => {
+    // The attack needs a second member; a lone link is what pg_wal links are.
     const before = outsideSnapshot(env);
-    const target = makeTarget(env);
-    await feed(target, tarStream(symlinkMember("link", "../outside")), Infinity);
-    await target.finish();
+    await restore(env, tarStream(symlinkMember("link", "../outside")));
     assert.equal(Deno.readLinkSync(join(env.dataDir, "link")), "../outside");
     assert.deepEqual(outsideSnapshot(env), before);
-  } finally {
-    await env.cleanup();
-  }
-});
+  },
+);
 
 // ---------------------------------------------------------------------------------------------
 // Truncated volumes
@@ -1168,8 +1063,7 @@ for (const [what, stream] of TRUNCATIONS) {
   Deno.test(`extract: a volume truncated ${what}: end() throws TarFormatError`, async () => {
     for (const chunk of [1, 511, Infinity]) {
       if (chunk === 1 && stream().length > MiB) continue;
-      const env = await makeEnv();
-      try {
+      await withEnv(async (env) => {
         const target = makeTarget(env);
         await assert.rejects(feed(target, concat(fileMember("first", "ok"), stream()), chunk), (
           error: unknown,
@@ -1178,16 +1072,14 @@ for (const [what, stream] of TRUNCATIONS) {
           assert.match(error.message, /part_00000000\.tar\.lzo: .*truncated/);
           return true;
         });
-      } finally {
-        await env.cleanup();
-      }
+      });
     }
   });
 }
 
-Deno.test("extract: complete members without end blocks are accepted; garbage after the end is ignored", async () => {
-  const env = await makeEnv();
-  try {
+extractTest(
+  "extract: complete members without end blocks are accepted; garbage after the end is ignored",
+  async (env) => {
     const target = makeTarget(env);
     assert.deepEqual(await feed(target, fileMember("a", "1"), 7), { members: 1, bytes: 1 });
     const afterEnd = concat(
@@ -1201,7 +1093,5 @@ Deno.test("extract: complete members without end blocks are accepted; garbage af
     await target.finish();
     assert.ok(!exists(join(env.dataDir, "late")));
     assert.equal(Deno.readTextFileSync(join(env.dataDir, "b")), "2");
-  } finally {
-    await env.cleanup();
-  }
-});
+  },
+);

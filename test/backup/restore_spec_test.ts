@@ -12,6 +12,7 @@ import {
   tablespacePlan,
 } from "../../src/backup/restore_spec.ts";
 import type { BackupSpec } from "../../src/backup/sentinel.ts";
+import { withCleanup } from "./_restore_scratch.ts";
 
 const BACKUP = "base_000000010000000000000002_00000028";
 
@@ -51,6 +52,10 @@ async function scratch(): Promise<Scratch> {
   };
 }
 
+/** A test run in a fresh scratch directory, removed afterwards. */
+const specTest = (name: string, body: (s: Scratch) => Promise<void>) =>
+  Deno.test(name, () => withCleanup(scratch, body));
+
 async function assertUserError(
   promise: Promise<unknown>,
   message: RegExp,
@@ -69,253 +74,197 @@ async function assertUserError(
   return caught;
 }
 
-Deno.test("tablespacePlan: no restore spec: the recorded tablespaces, links not made", async () => {
-  const s = await scratch();
-  try {
-    assert.deepEqual(await tablespacePlan(null, undefined, s.dataDir, BACKUP), {
-      tablespaces: [],
-      makeLinks: false,
-    });
-    assert.deepEqual(await tablespacePlan(null, RECORDED, s.dataDir, BACKUP), {
-      tablespaces: RECORDED.tablespaces,
-      makeLinks: false,
-    });
-  } finally {
-    await s.cleanup();
-  }
+specTest("tablespacePlan: no restore spec: the recorded tablespaces, links not made", async (s) => {
+  assert.deepEqual(await tablespacePlan(null, undefined, s.dataDir, BACKUP), {
+    tablespaces: [],
+    makeLinks: false,
+  });
+  assert.deepEqual(await tablespacePlan(null, RECORDED, s.dataDir, BACKUP), {
+    tablespaces: RECORDED.tablespaces,
+    makeLinks: false,
+  });
 });
 
-Deno.test("tablespacePlan: SOURCE: the recorded locations, links made", async () => {
-  const s = await scratch();
-  try {
-    assert.equal(RESTORE_SPEC_SOURCE, "SOURCE");
-    assert.deepEqual(await tablespacePlan("SOURCE", RECORDED, s.dataDir, BACKUP), {
-      tablespaces: RECORDED.tablespaces,
-      makeLinks: true,
-    });
-    assert.deepEqual(
-      await tablespacePlan("SOURCE", { basePrefix: "/x/", tablespaces: [] }, s.dataDir, BACKUP),
-      { tablespaces: [], makeLinks: true },
-    );
-  } finally {
-    await s.cleanup();
-  }
+specTest("tablespacePlan: SOURCE: the recorded locations, links made", async (s) => {
+  assert.equal(RESTORE_SPEC_SOURCE, "SOURCE");
+  assert.deepEqual(await tablespacePlan("SOURCE", RECORDED, s.dataDir, BACKUP), {
+    tablespaces: RECORDED.tablespaces,
+    makeLinks: true,
+  });
+  assert.deepEqual(
+    await tablespacePlan("SOURCE", { basePrefix: "/x/", tablespaces: [] }, s.dataDir, BACKUP),
+    { tablespaces: [], makeLinks: true },
+  );
 });
 
-Deno.test("tablespacePlan: SOURCE without a recorded spec is a UserError", async () => {
-  const s = await scratch();
-  try {
-    const error = await assertUserError(
-      tablespacePlan("SOURCE", undefined, s.dataDir, BACKUP),
-      new RegExp(`backup ${BACKUP} records no tablespace spec`),
-      /restore-spec file|pg_tblspc/,
-    );
-    assert.match(error.detail ?? "", /WAL-E/);
-  } finally {
-    await s.cleanup();
-  }
+specTest("tablespacePlan: SOURCE without a recorded spec is a UserError", async (s) => {
+  const error = await assertUserError(
+    tablespacePlan("SOURCE", undefined, s.dataDir, BACKUP),
+    new RegExp(`backup ${BACKUP} records no tablespace spec`),
+    /restore-spec file|pg_tblspc/,
+  );
+  assert.match(error.detail ?? "", /WAL-E/);
 });
 
-Deno.test("tablespacePlan: a file is merged over the recorded spec (a shallow update)", async () => {
-  const s = await scratch();
-  try {
-    // Only one entry changed: the recorded list and the other entry stay.
-    const one = s.spec({ "16386": { loc: "/new/ts2/", link: "pg_tblspc/16386" } });
-    assert.deepEqual(await tablespacePlan(one, RECORDED, s.dataDir, BACKUP), {
-      tablespaces: [
-        { name: "16385", loc: "/mnt/ts1/", link: "pg_tblspc/16385" },
-        { name: "16386", loc: "/new/ts2/", link: "pg_tblspc/16386" },
+specTest(
+  "tablespacePlan: a file is merged over the recorded spec (a shallow update)",
+  async (s) => {
+    const cases: [string, unknown, BackupSpec | undefined, BackupSpec["tablespaces"]][] = [
+      [
+        "only one entry changed: the recorded list and the other entry stay",
+        { "16386": { loc: "/new/ts2/", link: "pg_tblspc/16386" } },
+        RECORDED,
+        [
+          { name: "16385", loc: "/mnt/ts1/", link: "pg_tblspc/16385" },
+          { name: "16386", loc: "/new/ts2/", link: "pg_tblspc/16386" },
+        ],
       ],
-      makeLinks: true,
-    });
-    // A new list replaces the recorded one.
-    const list = s.spec({
-      tablespaces: ["16386"],
-      "16386": { loc: "/other/", link: "pg_tblspc/16386/" },
-    });
-    assert.deepEqual(await tablespacePlan(list, RECORDED, s.dataDir, BACKUP), {
-      tablespaces: [{ name: "16386", loc: "/other/", link: "pg_tblspc/16386" }],
-      makeLinks: true,
-    });
-    // WAL-E's documented example, with nothing recorded (WAL-E's file backend).
-    const wale = s.spec({
-      tablespaces: ["16422"],
-      "16422": { loc: "/ts/", link: "pg_tblspc/16422" },
-    });
-    assert.deepEqual(await tablespacePlan(wale, undefined, s.dataDir, BACKUP), {
-      tablespaces: [{ name: "16422", loc: "/ts/", link: "pg_tblspc/16422" }],
-      makeLinks: true,
-    });
-    // An empty object keeps the recorded spec; an empty list restores no tablespace.
-    assert.deepEqual(
-      (await tablespacePlan(s.spec({}), RECORDED, s.dataDir, BACKUP)).tablespaces,
-      RECORDED.tablespaces,
-    );
-    assert.deepEqual(
-      (await tablespacePlan(s.spec({ tablespaces: [] }), RECORDED, s.dataDir, BACKUP)).tablespaces,
-      [],
-    );
-  } finally {
-    await s.cleanup();
-  }
-});
-
-Deno.test("tablespacePlan: a base_prefix naming the data directory is accepted", async () => {
-  const s = await scratch();
-  try {
-    const link = join(s.dir, "link-to-pgdata");
-    Deno.symlinkSync(s.dataDir, link);
-    for (const basePrefix of [s.dataDir, `${s.dataDir}/`, `${s.dataDir}/.`, link, ""]) {
-      const path = s.spec({ base_prefix: basePrefix });
-      const plan = await tablespacePlan(path, RECORDED, s.dataDir, BACKUP);
-      assert.deepEqual(plan.tablespaces, RECORDED.tablespaces, basePrefix);
-    }
-  } finally {
-    await s.cleanup();
-  }
-});
-
-Deno.test("tablespacePlan: a base_prefix naming another directory is refused", async () => {
-  const s = await scratch();
-  try {
-    for (const basePrefix of [RECORDED.basePrefix, "/", join(s.dir, "elsewhere"), s.dir, 5, true]) {
-      const path = s.spec({ base_prefix: basePrefix });
-      await assertUserError(
-        tablespacePlan(path, RECORDED, s.dataDir, BACKUP),
-        /sets base_prefix .*which is not the directory being restored/,
-        /base_prefix/,
+      [
+        "a new list replaces the recorded one",
+        { tablespaces: ["16386"], "16386": { loc: "/other/", link: "pg_tblspc/16386/" } },
+        RECORDED,
+        [{ name: "16386", loc: "/other/", link: "pg_tblspc/16386" }],
+      ],
+      [
+        "WAL-E's documented example, with nothing recorded (WAL-E's file backend)",
+        { tablespaces: ["16422"], "16422": { loc: "/ts/", link: "pg_tblspc/16422" } },
+        undefined,
+        [{ name: "16422", loc: "/ts/", link: "pg_tblspc/16422" }],
+      ],
+      ["an empty object keeps the recorded spec", {}, RECORDED, RECORDED.tablespaces],
+      ["an empty list restores no tablespace", { tablespaces: [] }, RECORDED, []],
+    ];
+    for (const [what, content, recorded, tablespaces] of cases) {
+      assert.deepEqual(
+        await tablespacePlan(s.spec(content), recorded, s.dataDir, BACKUP),
+        { tablespaces, makeLinks: true },
+        what,
       );
     }
-  } finally {
-    await s.cleanup();
+  },
+);
+
+specTest("tablespacePlan: a base_prefix naming the data directory is accepted", async (s) => {
+  const link = join(s.dir, "link-to-pgdata");
+  Deno.symlinkSync(s.dataDir, link);
+  for (const basePrefix of [s.dataDir, `${s.dataDir}/`, `${s.dataDir}/.`, link, ""]) {
+    const path = s.spec({ base_prefix: basePrefix });
+    const plan = await tablespacePlan(path, RECORDED, s.dataDir, BACKUP);
+    assert.deepEqual(plan.tablespaces, RECORDED.tablespaces, basePrefix);
   }
 });
 
-Deno.test("tablespacePlan: links other than pg_tblspc/<oid> are refused", async () => {
-  const s = await scratch();
-  try {
-    for (const link of ["../../etc", "pg_tblspc/16386", "pg_tblspc", "/pg_tblspc/16385", "", 7]) {
-      const path = s.spec({ tablespaces: ["16385"], "16385": { loc: "/ts/", link } });
-      await assertUserError(
-        tablespacePlan(path, undefined, s.dataDir, BACKUP),
-        /tablespace 16385: "link" must be "pg_tblspc\/16385"/,
-        /"link": "pg_tblspc\/16422"/,
-      );
-    }
-  } finally {
-    await s.cleanup();
-  }
-});
-
-Deno.test("tablespacePlan: locations must be absolute", async () => {
-  const s = await scratch();
-  try {
-    for (const loc of ["ts/", "./ts", "../ts", "", null, 3]) {
-      const path = s.spec({ tablespaces: ["16385"], "16385": { loc, link: "pg_tblspc/16385" } });
-      await assertUserError(
-        tablespacePlan(path, undefined, s.dataDir, BACKUP),
-        /tablespace 16385: "loc" must be an absolute path/,
-      );
-    }
-    // A recorded entry merged in is checked too.
-    const path = s.spec({ "16385": { link: "pg_tblspc/16385" } });
+specTest("tablespacePlan: a base_prefix naming another directory is refused", async (s) => {
+  for (const basePrefix of [RECORDED.basePrefix, "/", join(s.dir, "elsewhere"), s.dir, 5, true]) {
+    const path = s.spec({ base_prefix: basePrefix });
     await assertUserError(
       tablespacePlan(path, RECORDED, s.dataDir, BACKUP),
-      /"loc" must be an absolute path/,
+      /sets base_prefix .*which is not the directory being restored/,
+      /base_prefix/,
     );
-  } finally {
-    await s.cleanup();
   }
 });
 
-Deno.test("tablespacePlan: malformed tablespace lists and entries", async () => {
-  const s = await scratch();
-  try {
-    const cases: [unknown, RegExp][] = [
-      [{ tablespaces: "16385" }, /"tablespaces" must be a list of names/],
-      [{ tablespaces: [16385] }, /"tablespaces" must be a list of names/],
-      [{ tablespaces: ["../x"] }, /tablespace "\.\.\/x" must be a distinct OID/],
-      [{ tablespaces: ["pg_tblspc/1"] }, /must be a distinct OID/],
-      [{ tablespaces: [""] }, /must be a distinct OID/],
-      [
-        {
-          tablespaces: ["16385", "16385"],
-          "16385": { loc: "/a/", link: "pg_tblspc/16385" },
-        },
-        /tablespace "16385" must be a distinct OID/,
-      ],
-      [
-        { tablespaces: ["16390"] },
-        /tablespace 16390 has no \{"loc": \.\.\., "link": \.\.\.\} entry/,
-      ],
-      [{ tablespaces: ["16390"], "16390": "/ts/" }, /tablespace 16390 has no/],
-      [{ tablespaces: ["16390"], "16390": null }, /tablespace 16390 has no/],
-    ];
-    for (const [content, message] of cases) {
-      await assertUserError(
-        tablespacePlan(s.spec(content), undefined, s.dataDir, BACKUP),
-        message,
-        /"tablespaces": \["16422"\]/,
-      );
-    }
-  } finally {
-    await s.cleanup();
+specTest("tablespacePlan: links other than pg_tblspc/<oid> are refused", async (s) => {
+  for (const link of ["../../etc", "pg_tblspc/16386", "pg_tblspc", "/pg_tblspc/16385", "", 7]) {
+    const path = s.spec({ tablespaces: ["16385"], "16385": { loc: "/ts/", link } });
+    await assertUserError(
+      tablespacePlan(path, undefined, s.dataDir, BACKUP),
+      /tablespace 16385: "link" must be "pg_tblspc\/16385"/,
+      /"link": "pg_tblspc\/16422"/,
+    );
   }
 });
 
-Deno.test("tablespacePlan: a file that is not a JSON object is refused", async () => {
-  const s = await scratch();
-  try {
-    for (
-      const [content, message] of [
-        ["{not json", /is not JSON/],
-        ["", /is not JSON/],
-        ['{"tablespaces": ["16385"],}', /is not JSON/],
-        ["[]", /must be a JSON object/],
-        ["null", /must be a JSON object/],
-        ['"SOURCE"', /must be a JSON object/],
-        ["42", /must be a JSON object/],
-      ] as const
-    ) {
-      const path = s.spec(content);
-      const error = await assertUserError(
-        tablespacePlan(path, RECORDED, s.dataDir, BACKUP),
-        message,
-      );
-      assert.ok(error.message.includes(JSON.stringify(path)), error.message);
-    }
-  } finally {
-    await s.cleanup();
+specTest("tablespacePlan: locations must be absolute", async (s) => {
+  for (const loc of ["ts/", "./ts", "../ts", "", null, 3]) {
+    const path = s.spec({ tablespaces: ["16385"], "16385": { loc, link: "pg_tblspc/16385" } });
+    await assertUserError(
+      tablespacePlan(path, undefined, s.dataDir, BACKUP),
+      /tablespace 16385: "loc" must be an absolute path/,
+    );
+  }
+  // A recorded entry merged in is checked too.
+  const path = s.spec({ "16385": { link: "pg_tblspc/16385" } });
+  await assertUserError(
+    tablespacePlan(path, RECORDED, s.dataDir, BACKUP),
+    /"loc" must be an absolute path/,
+  );
+});
+
+specTest("tablespacePlan: malformed tablespace lists and entries", async (s) => {
+  const cases: [unknown, RegExp][] = [
+    [{ tablespaces: "16385" }, /"tablespaces" must be a list of names/],
+    [{ tablespaces: [16385] }, /"tablespaces" must be a list of names/],
+    [{ tablespaces: ["../x"] }, /tablespace "\.\.\/x" must be a distinct OID/],
+    [{ tablespaces: ["pg_tblspc/1"] }, /must be a distinct OID/],
+    [{ tablespaces: [""] }, /must be a distinct OID/],
+    [
+      {
+        tablespaces: ["16385", "16385"],
+        "16385": { loc: "/a/", link: "pg_tblspc/16385" },
+      },
+      /tablespace "16385" must be a distinct OID/,
+    ],
+    [
+      { tablespaces: ["16390"] },
+      /tablespace 16390 has no \{"loc": \.\.\., "link": \.\.\.\} entry/,
+    ],
+    [{ tablespaces: ["16390"], "16390": "/ts/" }, /tablespace 16390 has no/],
+    [{ tablespaces: ["16390"], "16390": null }, /tablespace 16390 has no/],
+  ];
+  for (const [content, message] of cases) {
+    await assertUserError(
+      tablespacePlan(s.spec(content), undefined, s.dataDir, BACKUP),
+      message,
+      /"tablespaces": \["16422"\]/,
+    );
   }
 });
 
-Deno.test("tablespacePlan: a missing, unreadable or oversized file is refused", async () => {
-  const s = await scratch();
-  try {
-    const missing = join(s.dir, "no-such-spec.json");
-    await assertUserError(
-      tablespacePlan(missing, RECORDED, s.dataDir, BACKUP),
-      new RegExp(`cannot read restore spec "${missing}"`),
-      /readable JSON file, or SOURCE/,
+specTest("tablespacePlan: a file that is not a JSON object is refused", async (s) => {
+  for (
+    const [content, message] of [
+      ["{not json", /is not JSON/],
+      ["", /is not JSON/],
+      ['{"tablespaces": ["16385"],}', /is not JSON/],
+      ["[]", /must be a JSON object/],
+      ["null", /must be a JSON object/],
+      ['"SOURCE"', /must be a JSON object/],
+      ["42", /must be a JSON object/],
+    ] as const
+  ) {
+    const path = s.spec(content);
+    const error = await assertUserError(
+      tablespacePlan(path, RECORDED, s.dataDir, BACKUP),
+      message,
     );
-    await assertUserError(
-      tablespacePlan(s.dir, RECORDED, s.dataDir, BACKUP),
-      /it is not a file/,
-    );
-    const big = join(s.dir, "big.json");
-    Deno.writeTextFileSync(big, `{"pad": "${"x".repeat(1024 * 1024)}"}`);
-    await assertUserError(
-      tablespacePlan(big, RECORDED, s.dataDir, BACKUP),
-      /larger than 1 MiB/,
-    );
-    // "source" in lower case is a file name, not SOURCE.
-    await assertUserError(
-      tablespacePlan("source", RECORDED, s.dataDir, BACKUP),
-      /cannot read restore spec "source"/,
-    );
-  } finally {
-    await s.cleanup();
+    assert.ok(error.message.includes(JSON.stringify(path)), error.message);
   }
+});
+
+specTest("tablespacePlan: a missing, unreadable or oversized file is refused", async (s) => {
+  const missing = join(s.dir, "no-such-spec.json");
+  await assertUserError(
+    tablespacePlan(missing, RECORDED, s.dataDir, BACKUP),
+    new RegExp(`cannot read restore spec "${missing}"`),
+    /readable JSON file, or SOURCE/,
+  );
+  await assertUserError(
+    tablespacePlan(s.dir, RECORDED, s.dataDir, BACKUP),
+    /it is not a file/,
+  );
+  const big = join(s.dir, "big.json");
+  Deno.writeTextFileSync(big, `{"pad": "${"x".repeat(1024 * 1024)}"}`);
+  await assertUserError(
+    tablespacePlan(big, RECORDED, s.dataDir, BACKUP),
+    /larger than 1 MiB/,
+  );
+  // "source" in lower case is a file name, not SOURCE.
+  await assertUserError(
+    tablespacePlan("source", RECORDED, s.dataDir, BACKUP),
+    /cannot read restore spec "source"/,
+  );
 });
 
 Deno.test("parseTablespaces: a checked spec object", () => {

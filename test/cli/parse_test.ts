@@ -300,36 +300,51 @@ Deno.test("parse: backup-fetch targets, timeline, action and --target-exclusive"
 });
 
 Deno.test("parse: --target-time needs a zone and is normalised to UTC", () => {
-  const cases: [string, string, string][] = [
-    ["2026-05-01T12:00:00Z", "2026-05-01T12:00:00+00:00", "2026-05-01T12:00:00.000Z"],
-    ["2026-05-01 12:00z", "2026-05-01T12:00:00+00:00", "2026-05-01T12:00:00.000Z"],
-    ["2026-05-01 14:00:00+02:00", "2026-05-01T12:00:00+00:00", "2026-05-01T12:00:00.000Z"],
-    ["2026-05-01 14:00:00 +0200", "2026-05-01T12:00:00+00:00", "2026-05-01T12:00:00.000Z"],
-    ["2026-01-15T08:30:00-05", "2026-01-15T13:30:00+00:00", "2026-01-15T13:30:00.000Z"],
-    ["2026-01-01T05:45:00+05:45", "2026-01-01T00:00:00+00:00", "2026-01-01T00:00:00.000Z"],
-    ["2026-01-01T00:30:00+01:00", "2025-12-31T23:30:00+00:00", "2025-12-31T23:30:00.000Z"],
+  // Each row: the values given, their normalised text, and the instant (to the millisecond).
+  const cases: [string[], string, string][] = [
     [
-      "2026-05-01 12:00:00.123456 UTC",
+      [
+        "2026-05-01T12:00:00Z",
+        "2026-05-01 12:00z",
+        "2026-05-01 14:00:00+02:00",
+        "2026-05-01 14:00:00 +0200",
+      ],
+      "2026-05-01T12:00:00+00:00",
+      "2026-05-01T12:00:00.000Z",
+    ],
+    [["2026-01-15T08:30:00-05"], "2026-01-15T13:30:00+00:00", "2026-01-15T13:30:00.000Z"],
+    [["2026-01-01T05:45:00+05:45"], "2026-01-01T00:00:00+00:00", "2026-01-01T00:00:00.000Z"],
+    [["2026-01-01T00:30:00+01:00"], "2025-12-31T23:30:00+00:00", "2025-12-31T23:30:00.000Z"],
+    [
+      ["2026-05-01 12:00:00.123456 UTC"],
       "2026-05-01T12:00:00.123456+00:00",
       "2026-05-01T12:00:00.123Z",
     ],
-    ["2026-05-01 12:00:00.5 gmt", "2026-05-01T12:00:00.5+00:00", "2026-05-01T12:00:00.500Z"],
+    [["2026-05-01 12:00:00.5 gmt"], "2026-05-01T12:00:00.5+00:00", "2026-05-01T12:00:00.500Z"],
     // Named zones: summer and winter time.
-    ["2026-07-01 14:00:00 Europe/Berlin", "2026-07-01T12:00:00+00:00", "2026-07-01T12:00:00.000Z"],
-    ["2026-01-01 14:00:00 Europe/Berlin", "2026-01-01T13:00:00+00:00", "2026-01-01T13:00:00.000Z"],
     [
-      "2026-07-01 08:00:00 America/New_York",
+      [
+        "2026-07-01 14:00:00 Europe/Berlin",
+        "2026-07-01 08:00:00 America/New_York",
+        "2026-07-01 12:00:00 Etc/UTC",
+      ],
       "2026-07-01T12:00:00+00:00",
       "2026-07-01T12:00:00.000Z",
     ],
-    ["2026-07-01 12:00:00 Etc/UTC", "2026-07-01T12:00:00+00:00", "2026-07-01T12:00:00.000Z"],
+    [
+      ["2026-01-01 14:00:00 Europe/Berlin"],
+      "2026-01-01T13:00:00+00:00",
+      "2026-01-01T13:00:00.000Z",
+    ],
   ];
-  for (const [given, text, iso] of cases) {
-    const target = targetOf("--target-time", given);
-    assert.equal(target.kind, "time", given);
-    if (target.kind !== "time") continue;
-    assert.equal(target.text, text, given);
-    assert.equal(target.time.toISOString(), iso, given);
+  for (const [givens, text, iso] of cases) {
+    for (const given of givens) {
+      const target = targetOf("--target-time", given);
+      assert.equal(target.kind, "time", given);
+      if (target.kind !== "time") continue;
+      assert.equal(target.text, text, given);
+      assert.equal(target.time.toISOString(), iso, given);
+    }
   }
 });
 
