@@ -39,6 +39,7 @@ import {
   type SegmentName,
 } from "../layout/mod.ts";
 import type { Logger } from "../log/logger.ts";
+import { listObjects } from "../storage/list.ts";
 import { type ObjectStore, StorageError } from "../storage/types.ts";
 import { parseSentinel, type Sentinel, SentinelError } from "./sentinel.ts";
 import { forEachLimited } from "../io/concurrency.ts";
@@ -99,6 +100,22 @@ export async function listBackups(
   return entries;
 }
 
+/** `no backups found` (WAL-E's message): there is no complete backup `where` (e.g. in the store). */
+export function noBackupsFound(where: string): UserError {
+  return new UserError("no backups found", {
+    detail: `There is no complete backup (a *_backup_stop_sentinel.json object) ${where}.`,
+    hint: 'Check the storage prefix, or take a backup with "wal-d backup-push PGDATA".',
+  });
+}
+
+/** A backup name that is not a complete backup; `detail` says where it was looked for. */
+export function noBackupNamed(name: string, detail?: string): UserError {
+  return new UserError(`no backup named "${name}" found`, {
+    detail,
+    hint: 'Run "wal-d backup-list" and give a name exactly as it prints it, or LATEST.',
+  });
+}
+
 /**
  * The backup a query names: an exact backup name, or {@linkcode LATEST} (the backup with the
  * greatest start position, see the module notes). With `detail`, only that backup's sentinel is
@@ -114,22 +131,16 @@ export async function findBackup(
   let found: BackupEntry | null;
   if (query === LATEST) {
     found = latestBackup(await listSentinels(store, BASEBACKUP_DIRECTORY, options.signal));
-    if (found === null) {
-      throw new UserError("no backups found", {
-        detail: `There is no complete backup (a *_backup_stop_sentinel.json object) under ` +
-          `"${store.url(BASEBACKUP_DIRECTORY)}".`,
-        hint: 'Check the storage prefix, or take a backup with "wal-d backup-push PGDATA".',
-      });
-    }
+    if (found === null) throw noBackupsFound(`under "${store.url(BASEBACKUP_DIRECTORY)}"`);
   } else if (BASE_BACKUP_REGEXP.test(query)) {
     found = await findByName(store, query, options.signal);
     if (found === null) {
-      throw new UserError(`no backup named "${query}" found`, {
-        detail: `"${
+      throw noBackupNamed(
+        query,
+        `"${
           store.url(isBackupName(query) ? backupSentinelKey(query) : BASEBACKUP_DIRECTORY)
         }" does not exist.`,
-        hint: 'Run "wal-d backup-list" and give a name exactly as it prints it, or LATEST.',
-      });
+      );
     }
   } else {
     throw invalidQuery(query);
@@ -245,30 +256,25 @@ async function listSentinels(
   signal: AbortSignal | undefined,
 ): Promise<BackupEntry[]> {
   const byName = new Map<BackupName, BackupEntry>();
-  let cursor: string | undefined;
-  do {
-    const page = await store.list(prefix, { delimiter: "/", cursor, signal });
-    for (const object of page.objects) {
-      if (!object.key.startsWith(BASEBACKUP_DIRECTORY)) continue;
-      const base = object.key.slice(BASEBACKUP_DIRECTORY.length);
-      if (base.includes("/")) continue;
-      const groups = COMPLETE_BASE_BACKUP_REGEXP.exec(base)?.groups;
-      if (groups === undefined) continue;
-      const name = `base_${groups.filename}_${groups.offset}`;
-      const previous = byName.get(name);
-      if (previous !== undefined && parseBackupSentinelKey(previous.sentinelKey) !== null) {
-        continue;
-      }
-      byName.set(name, {
-        name,
-        lastModified: object.lastModified,
-        startSegment: groups.filename,
-        startOffset: groups.offset,
-        sentinelKey: object.key,
-      });
+  for await (const object of listObjects(store, prefix, { delimiter: "/", signal })) {
+    if (!object.key.startsWith(BASEBACKUP_DIRECTORY)) continue;
+    const base = object.key.slice(BASEBACKUP_DIRECTORY.length);
+    if (base.includes("/")) continue;
+    const groups = COMPLETE_BASE_BACKUP_REGEXP.exec(base)?.groups;
+    if (groups === undefined) continue;
+    const name = `base_${groups.filename}_${groups.offset}`;
+    const previous = byName.get(name);
+    if (previous !== undefined && parseBackupSentinelKey(previous.sentinelKey) !== null) {
+      continue;
     }
-    cursor = page.cursor;
-  } while (cursor !== undefined);
+    byName.set(name, {
+      name,
+      lastModified: object.lastModified,
+      startSegment: groups.filename,
+      startOffset: groups.offset,
+      sentinelKey: object.key,
+    });
+  }
   return [...byName.values()];
 }
 

@@ -21,6 +21,9 @@
  */
 
 import { lchownSync } from "node:fs";
+import { syncDirectory } from "../io/atomic_file.ts";
+import { writeAll, writeAllSync } from "../io/file_stream.ts";
+import { currentUmask, lstatOrNull } from "../io/fs.ts";
 import { join } from "../io/path.ts";
 import { TAR_BLOCK_SIZE, tarPaddingLength } from "./tar.ts";
 import {
@@ -30,7 +33,6 @@ import {
   parseTarHeader,
   type PaxRecords,
   TarFormatError,
-  type TarHeader,
 } from "./tar_header.ts";
 
 /** A member that may not be restored; the message names the volume, the member and why. */
@@ -39,6 +41,19 @@ export class UnsafeMemberError extends Error {
     super(message);
     this.name = "UnsafeMemberError";
   }
+}
+
+/** A restored file could not be written or synced; the message names the file. */
+export class RestoreWriteError extends Error {
+  constructor(action: "write" | "fsync", path: string, cause: unknown) {
+    super(`could not ${action} ${path}: ${(cause as Error).message}`, { cause });
+    this.name = "RestoreWriteError";
+  }
+}
+
+/** Whether a member name stands for the data directory itself (WAL-E's root member is `/`). */
+function isRootName(name: string): boolean {
+  return name === "/" || name === "" || name === "." || name === "./";
 }
 
 /** Where the restored files go. */
@@ -71,35 +86,9 @@ export const WRITE_BUFFER_BYTES = 1024 * 1024;
 /** Largest PAX or GNU long-name member accepted. */
 const META_MAX_BYTES = 1024 * 1024;
 
-/** The process's umask now. */
-function currentUmask(): number {
-  try {
-    return Deno.umask();
-  } catch {
-    return 0o777; // unknown: always chmod
-  }
-}
-
 interface DirectoryAttributes {
   mode: number;
   mtime: number;
-}
-
-function errorCode(error: unknown): string | undefined {
-  return error instanceof Deno.errors.AlreadyExists
-    ? "EEXIST"
-    : error instanceof Deno.errors.NotFound
-    ? "ENOENT"
-    : undefined;
-}
-
-function lstatOrNull(path: string): Deno.FileInfo | null {
-  try {
-    return Deno.lstatSync(path);
-  } catch (error) {
-    if (errorCode(error) === "ENOENT") return null;
-    throw error;
-  }
 }
 
 /** Files waiting for their fsync; at most `limit` at once. */
@@ -120,9 +109,7 @@ class SyncQueue {
       try {
         await file.sync();
       } catch (error) {
-        this.#error ??= new Error(`could not fsync ${path}: ${(error as Error).message}`, {
-          cause: error,
-        });
+        this.#error ??= new RestoreWriteError("fsync", path, error);
       } finally {
         try {
           file.close();
@@ -185,7 +172,7 @@ export class RestoreTarget {
    * {@linkcode UnsafeMemberError} for names that could leave the roots.
    */
   resolve(name: string, what: string): { path: string; root: string; rel: string } | null {
-    if (name === "/" || name === "" || name === "." || name === "./") return null;
+    if (isRootName(name)) return null;
     if (name.startsWith("/")) {
       throw new UnsafeMemberError(`${what} has an absolute name`);
     }
@@ -230,7 +217,7 @@ export class RestoreTarget {
       this.#created(dir);
       this.#touched.add(parent);
     } catch (error) {
-      if (errorCode(error) !== "EEXIST") throw error;
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
       const info = Deno.lstatSync(dir);
       if (info.isSymlink) {
         throw new UnsafeMemberError(`${what} would be written through the symlink ${dir}`);
@@ -260,9 +247,7 @@ export class RestoreTarget {
   directory(name: string, mode: number, mtime: number, what: string): void {
     const target = this.resolve(name, what);
     if (target === null) {
-      if (name === "/" || name === "" || name === "." || name === "./") {
-        this.#attributes.set(this.roots.dataDir, { mode, mtime });
-      }
+      if (isRootName(name)) this.#attributes.set(this.roots.dataDir, { mode, mtime });
       return;
     }
     const parent = this.ensureParents(target.root, target.rel, what);
@@ -273,7 +258,7 @@ export class RestoreTarget {
         this.#touched.add(parent);
         this.#checked.add(target.path);
       } catch (error) {
-        if (errorCode(error) !== "EEXIST") throw error;
+        if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
         const info = Deno.lstatSync(target.path);
         if (info.isSymlink) return; // kept as it is (a pg_wal link made beforehand); never followed
         if (!info.isDirectory) {
@@ -350,7 +335,7 @@ export class RestoreTarget {
     try {
       file = Deno.openSync(path, options);
     } catch (error) {
-      if (errorCode(error) !== "EEXIST") throw error;
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
       this.#clear(path, what);
       file = Deno.openSync(path, options);
     }
@@ -388,21 +373,12 @@ export class RestoreTarget {
       Deno.chmodSync(dir, mode & 0o777);
       Deno.utimeSync(dir, mtime, mtime);
     }
-    await Promise.all([...this.#touched].map((dir) => syncDirectoryOf(dir)));
+    await Promise.all([...this.#touched].map(syncDirectory));
   }
 
   /** Waits for queued fsyncs without completing (after a failure, before reporting it). */
   async abandon(): Promise<void> {
     await this.#syncs.drain().catch(() => {});
-  }
-}
-
-async function syncDirectoryOf(dir: string): Promise<void> {
-  const handle = await Deno.open(dir, { read: true });
-  try {
-    await handle.sync();
-  } finally {
-    handle.close();
   }
 }
 
@@ -553,6 +529,18 @@ export class VolumeExtractor {
     }
   }
 
+  /** Runs a header parser, naming this volume in its format errors. */
+  #inVolume<T>(parse: () => T): T {
+    try {
+      return parse();
+    } catch (error) {
+      if (error instanceof TarFormatError) {
+        throw new TarFormatError(`${this.#volume}: ${error.message}`);
+      }
+      throw error;
+    }
+  }
+
   #what(name: string): string {
     return `${this.#volume}: member ${JSON.stringify(name)}`;
   }
@@ -568,15 +556,7 @@ export class VolumeExtractor {
         `${this.#volume}: a header follows an end-of-archive block; the volume is corrupt`,
       );
     }
-    let header: TarHeader;
-    try {
-      header = parseTarHeader(block);
-    } catch (error) {
-      if (error instanceof TarFormatError) {
-        throw new TarFormatError(`${this.#volume}: ${error.message}`);
-      }
-      throw error;
-    }
+    const header = this.#inVolume(() => parseTarHeader(block));
     switch (header.type) {
       case "pax":
       case "gnu-long-name":
@@ -651,14 +631,7 @@ export class VolumeExtractor {
     this.#meta = null;
     switch (meta.type) {
       case "pax":
-        try {
-          Object.assign(this.#pending, parsePaxRecords(meta.data));
-        } catch (error) {
-          if (error instanceof TarFormatError) {
-            throw new TarFormatError(`${this.#volume}: ${error.message}`);
-          }
-          throw error;
-        }
+        Object.assign(this.#pending, this.#inVolume(() => parsePaxRecords(meta.data)));
         break;
       case "gnu-long-name":
         this.#pending.path = decodeField(meta.data, `${this.#volume}: a GNU long name`);
@@ -693,7 +666,9 @@ export class VolumeExtractor {
     if (length === 0) return;
     this.#bytes += length;
     this.#target.onBytes?.(length);
-    const write = writeAll(open.file, buffer.subarray(0, length), open.path);
+    const write = writeAll(open.file, buffer.subarray(0, length)).catch((error) => {
+      throw new RestoreWriteError("write", open.path, error);
+    });
     write.catch(() => {}); // awaited by #settle; handled here so it never counts as unhandled
     this.#inFlight = write;
     this.#current ^= 1;
@@ -711,8 +686,7 @@ export class VolumeExtractor {
     if (open.size <= WRITE_BUFFER_BYTES && this.#inFlight === null) {
       // A small file: one synchronous write from the buffer (cheaper than an async round trip).
       const buffer = this.#buffers[this.#current];
-      let at = 0;
-      while (at < this.#fill) at += open.file.writeSync(buffer.subarray(at, this.#fill));
+      writeAllSync(open.file, buffer.subarray(0, this.#fill));
       this.#bytes += this.#fill;
       this.#target.onBytes?.(this.#fill);
       this.#fill = 0;
@@ -724,14 +698,5 @@ export class VolumeExtractor {
     this.#skip = tarPaddingLength(open.size);
     this.#state = this.#skip > 0 ? State.Padding : State.Header;
     await this.#target.finishFile(open.file, open.path, open.mtime);
-  }
-}
-
-async function writeAll(file: Deno.FsFile, data: Uint8Array, path: string): Promise<void> {
-  let at = 0;
-  try {
-    while (at < data.length) at += await file.write(data.subarray(at));
-  } catch (error) {
-    throw new Error(`could not write ${path}: ${(error as Error).message}`, { cause: error });
   }
 }

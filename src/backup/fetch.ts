@@ -14,18 +14,21 @@ import { createHash } from "node:crypto";
 import { lchownSync } from "node:fs";
 import { UserError } from "../cli/errors.ts";
 import { LzopDecoder, LzopFormatError } from "../codec/lzop.ts";
-import { byobReader } from "../io/byob.ts";
+import { readChunks } from "../io/byob.ts";
 import { forEachLimited } from "../io/concurrency.ts";
-import { temporaryPathFor } from "../io/atomic_file.ts";
+import { writeFileAtomic } from "../io/atomic_file.ts";
+import { lstatOrNull, realPathOrNull } from "../io/fs.ts";
 import { join } from "../io/path.ts";
-import { parseVolumeKey, VOLUME_REGEXP, volumeFolderKey } from "../layout/keys.ts";
+import { parseVolumeKey, volumeFolderKey } from "../layout/keys.ts";
 import type { Logger } from "../log/logger.ts";
+import { listObjects } from "../storage/list.ts";
 import { type ObjectStore, StorageError } from "../storage/types.ts";
 import type { BackupEntry } from "./catalog.ts";
 import {
   PG_CONTROL_PARTIAL,
   type RestoreRoots,
   RestoreTarget,
+  RestoreWriteError,
   UnsafeMemberError,
   VolumeExtractor,
   type VolumeExtractSummary,
@@ -72,15 +75,6 @@ export interface FetchResult {
   verified: boolean;
   /** The owner given to restored files (running as root for another user), if any. */
   owner?: { uid: number; gid: number };
-}
-
-function lstatOrNull(path: string): Deno.FileInfo | null {
-  try {
-    return Deno.lstatSync(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return null;
-    throw error;
-  }
 }
 
 /**
@@ -159,25 +153,21 @@ export async function volumesToFetch(
   log: Logger,
 ): Promise<{ key: string; name: string; expected?: SentinelVolume }[]> {
   const folder = volumeFolderKey(backup.name);
-  const found = new Map<string, string>(); // name → key
-  let cursor: string | undefined;
-  do {
-    const page = await store.list(folder, { cursor });
-    for (const object of page.objects) {
-      const name = object.key.slice(folder.length);
-      if (parseVolumeKey(object.key) === null || !VOLUME_REGEXP.test(name)) {
-        log.warning(`skipping an object that is not a backup volume: ${store.url(object.key)}`);
-        continue;
-      }
-      found.set(name, object.key);
+  const found = new Map<string, { key: string; partition: number }>(); // by volume name
+  for await (const object of listObjects(store, folder)) {
+    const parsed = parseVolumeKey(object.key);
+    if (parsed === null || parsed.backup !== backup.name) {
+      log.warning(`skipping an object that is not a backup volume: ${store.url(object.key)}`);
+      continue;
     }
-    cursor = page.cursor;
-  } while (cursor !== undefined);
+    found.set(object.key.slice(folder.length), { key: object.key, partition: parsed.partition });
+  }
 
   const listed = backup.detail.volumes;
   if (listed !== undefined) {
     const missing = listed.filter((v) => !found.has(v.name)).map((v) => v.name);
-    const extra = [...found.keys()].filter((name) => !listed.some((v) => v.name === name));
+    const names = new Set(listed.map((v) => v.name));
+    const extra = [...found.keys()].filter((name) => !names.has(name));
     if (missing.length > 0 || extra.length > 0) {
       const problems = [
         missing.length > 0 ? `missing: ${missing.join(", ")}` : "",
@@ -191,11 +181,11 @@ export async function volumesToFetch(
         },
       );
     }
-    return listed.map((v) => ({ key: found.get(v.name)!, name: v.name, expected: v }));
+    return listed.map((v) => ({ key: found.get(v.name)!.key, name: v.name, expected: v }));
   }
   // A WAL-E backup: no list, but the numbering must have no gap.
   const numbered = [...found.entries()]
-    .map(([name, key]) => ({ name, key, n: Number(VOLUME_REGEXP.exec(name)![1]) }))
+    .map(([name, { key, partition }]) => ({ name, key, n: partition }))
     .sort((a, b) => a.n - b.n);
   if (numbered.length === 0) {
     throw new UserError(`backup ${backup.name} has no volumes`, {
@@ -237,7 +227,7 @@ function layOutTablespaces(
       if (existing === null) {
         Deno.symlinkSync(loc, link);
         if (options.owner) lchownSync(link, options.owner.uid, options.owner.gid);
-      } else if (!existing.isSymlink || realOrNull(link) !== realOrNull(loc)) {
+      } else if (!existing.isSymlink || realPathOrNull(link) !== realPathOrNull(loc)) {
         throw new UserError(`${link} already exists and does not link to ${loc}`, {
           hint: "Remove it, or leave the tablespace out of the restore spec and keep the link.",
         });
@@ -249,7 +239,7 @@ function layOutTablespaces(
   if (lstatOrNull(tblspc)?.isDirectory) {
     for (const entry of Deno.readDirSync(tblspc)) {
       if (!entry.isSymlink) continue;
-      const location = realOrNull(join(tblspc, entry.name));
+      const location = realPathOrNull(join(tblspc, entry.name));
       if (location !== null && Deno.statSync(location).isDirectory) {
         tablespaces.set(entry.name, location);
       }
@@ -281,14 +271,6 @@ function layOutTablespaces(
   return { dataDir, tablespaces };
 }
 
-function realOrNull(path: string): string | null {
-  try {
-    return Deno.realPathSync(path);
-  } catch {
-    return null;
-  }
-}
-
 /** The owner restored files get: the data directory's, when running as root for another user. */
 function ownerFor(dataDir: string): { uid: number; gid: number } | undefined {
   if (Deno.uid() !== 0) return undefined;
@@ -315,14 +297,12 @@ export async function fetchBackup(options: FetchOptions): Promise<FetchResult> {
     owner,
   });
   // A pg_control left by an earlier restore must not outlive a failure of this one.
-  for (const stale of ["global/pg_control", PG_CONTROL_PARTIAL]) {
-    if (options.force && lstatOrNull(join(dataDir, stale))?.isFile) {
-      Deno.removeSync(join(dataDir, stale));
+  if (options.force) {
+    for (const stale of ["global/pg_control", PG_CONTROL_PARTIAL]) {
+      if (lstatOrNull(join(dataDir, stale))?.isFile) Deno.removeSync(join(dataDir, stale));
     }
   }
-  const expected = backup.detail.expandedSizeBytes ??
-    backup.detail.volumes?.reduce((sum, v) => sum + v.expandedSizeBytes, 0) ?? 0;
-  const progress = new BackupProgress(expected, log, {
+  const progress = new BackupProgress(backup.detail.expandedSizeBytes ?? 0, log, {
     ...options.progress,
     what: "restore progress",
   });
@@ -356,7 +336,7 @@ export async function fetchBackup(options: FetchOptions): Promise<FetchResult> {
         hint: "The backup is incomplete; restore an older backup (wal-d backup-list).",
       });
     }
-    rewriteTablespaceMap(dataDir, roots.tablespaces, owner, log);
+    await rewriteTablespaceMap(dataDir, roots.tablespaces, owner, log);
     await target.finish();
   } catch (error) {
     await target.abandon();
@@ -388,12 +368,12 @@ export async function fetchBackup(options: FetchOptions): Promise<FetchResult> {
  * directory inside `pg_tblspc` (`--blind-restore` without a link) loses its line: PostgreSQL could
  * not replace that directory by a link, and reads it where it is.
  */
-export function rewriteTablespaceMap(
+export async function rewriteTablespaceMap(
   dataDir: string,
   tablespaces: ReadonlyMap<string, string>,
   owner: { uid: number; gid: number } | undefined,
   log: Logger,
-): void {
+): Promise<void> {
   const path = join(dataDir, "tablespace_map");
   const info = lstatOrNull(path);
   if (info === null) return;
@@ -420,21 +400,8 @@ export function rewriteTablespaceMap(
     // PostgreSQL's reader takes a backslash as an escape for the next character.
     lines.push(`${oid} ${location.replace(/[\\\n\r]/g, (c) => `\\${c}`)}\n`);
   }
-  // A fresh temporary name, created exclusively: never an existing file or link.
-  const temporary = temporaryPathFor(path);
-  const file = Deno.openSync(temporary, { write: true, createNew: true, mode: 0o600 });
-  try {
-    const bytes = new TextEncoder().encode(lines.join(""));
-    for (let at = 0; at < bytes.length;) at += file.writeSync(bytes.subarray(at));
-    if (owner) Deno.chownSync(temporary, owner.uid, owner.gid);
-    file.syncSync();
-  } catch (error) {
-    file.close();
-    Deno.removeSync(temporary);
-    throw error;
-  }
-  file.close();
-  Deno.renameSync(temporary, path);
+  // Through a fresh temporary file created exclusively: never written through a link.
+  await writeFileAtomic(path, new TextEncoder().encode(lines.join("")), { mode: 0o600, owner });
 }
 
 /** The lines of a tablespace_map, read as PostgreSQL reads it (a backslash escapes the next character). */
@@ -513,7 +480,7 @@ function restoreFailure(error: unknown, dataDir: string): unknown {
       cause: error,
     });
   }
-  if (isFileSystemError(error)) {
+  if (error instanceof RestoreWriteError || isFileSystemError(error)) {
     return new UserError(`restore failed: ${(error as Error).message}`, {
       detail: state,
       hint: "Check the permissions and free space of the data directory and tablespace " +
@@ -549,43 +516,12 @@ async function fetchVolume(
   const extractor = new VolumeExtractor(target, volume.name);
   let size = 0;
   try {
-    const consume = async (chunk: Uint8Array) => {
-      hash.update(chunk);
-      size += chunk.length;
-      try {
-        for (const view of decoder.views(chunk)) await extractor.write(view);
-      } catch (error) {
-        if (error instanceof LzopFormatError) {
-          throw new LzopFormatError(`${volume.name}: ${error.message}`);
-        }
-        throw error;
-      }
-    };
-    const byob = byobReader(body);
-    if (byob !== null) {
-      // Two buffers: the next read is in flight while the current chunk is decoded and written.
-      let spare = new Uint8Array(READ_BUFFER_BYTES);
-      const read = (buffer: Uint8Array) => {
-        const result = byob.read(buffer);
-        result.catch(() => {}); // awaited below; a read left pending by a failure is dropped
-        return result;
-      };
-      let pending = read(new Uint8Array(READ_BUFFER_BYTES));
-      try {
-        for (;;) {
-          const { value, done } = await pending;
-          if (done || value === undefined) break;
-          pending = read(spare);
-          await consume(value);
-          spare = new Uint8Array(value.buffer as ArrayBuffer, 0, READ_BUFFER_BYTES);
-        }
-      } finally {
-        byob.releaseLock();
-      }
-    } else {
-      for await (const chunk of body) await consume(chunk);
-    }
     try {
+      for await (const chunk of readChunks(body, { bufferBytes: READ_BUFFER_BYTES })) {
+        hash.update(chunk);
+        size += chunk.length;
+        for (const view of decoder.views(chunk)) await extractor.write(view);
+      }
       decoder.finish();
     } catch (error) {
       if (error instanceof LzopFormatError) {
@@ -609,7 +545,6 @@ async function fetchVolume(
     return summary;
   } catch (error) {
     await extractor.abort();
-    await body.cancel().catch(() => {});
     throw error;
   }
 }

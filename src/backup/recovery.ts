@@ -25,7 +25,8 @@ import type { EffectiveEnvironment } from "../config/environment.ts";
 import { type EnvDirOverlay, readEnvDir } from "../config/envdir.ts";
 import { selectPrefixUrl, splitUrl } from "../config/prefix.ts";
 import { NO_PREFIX_HINT, parseInstanceProfileEnv } from "../config/resolve.ts";
-import { syncDirectory, temporaryPathFor } from "../io/atomic_file.ts";
+import { writeFileAtomic } from "../io/atomic_file.ts";
+import { lstatOrNull } from "../io/fs.ts";
 import { isAbsolute, join, resolve } from "../io/path.ts";
 import {
   BASE_BACKUP_REGEXP,
@@ -34,7 +35,14 @@ import {
   type Lsn,
   parseSegmentName,
 } from "../layout/mod.ts";
-import { type BackupEntry, invalidQuery, LATEST, latestBackup } from "./catalog.ts";
+import {
+  type BackupEntry,
+  invalidQuery,
+  LATEST,
+  latestBackup,
+  noBackupNamed,
+  noBackupsFound,
+} from "./catalog.ts";
 
 /** What the server does once the target is reached (`recovery_target_action`). */
 export type RecoveryTargetAction = "pause" | "promote" | "shutdown";
@@ -471,7 +479,7 @@ export async function writeRecoveryConfig(
     resets.push(`${key} = ${quoteConfigValue(RECOVERY_DEFAULTS[key])}`);
   }
   const path = join(pgdata, AUTO_CONF);
-  const existingInfo = await Deno.lstat(path).catch(() => null);
+  const existingInfo = lstatOrNull(path);
   if (existingInfo !== null && !existingInfo.isFile) {
     // Read through a link, it would copy a file from outside the data directory into it.
     throw new UserError(
@@ -503,9 +511,9 @@ export async function writeRecoveryConfig(
     const info = await Deno.stat(pgdata);
     if (info.uid !== null && info.gid !== null) owner = { uid: info.uid, gid: info.gid };
   }
-  await replaceFile(path, new TextEncoder().encode(text), owner);
-  await replaceFile(join(pgdata, RECOVERY_SIGNAL), new Uint8Array(0), owner);
-  await syncDirectory(pgdata);
+  // auto.conf first, recovery.signal last: a crash never leaves the signal without the settings.
+  await writeFileAtomic(path, new TextEncoder().encode(text), { mode: 0o600, owner });
+  await writeFileAtomic(join(pgdata, RECOVERY_SIGNAL), new Uint8Array(0), { mode: 0o600, owner });
 }
 
 /** The file's text, or `""` when it does not exist. */
@@ -515,31 +523,6 @@ async function readIfExists(path: string): Promise<string> {
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return "";
     throw error;
-  }
-}
-
-/** Writes `path` through a temporary file: mode 0600, owner, fsync, rename (no directory sync). */
-async function replaceFile(
-  path: string,
-  bytes: Uint8Array,
-  owner: { uid: number; gid: number } | undefined,
-): Promise<void> {
-  const temporary = temporaryPathFor(path);
-  const file = await Deno.open(temporary, { write: true, createNew: true, mode: 0o600 });
-  let closed = false;
-  let renamed = false;
-  try {
-    for (let at = 0; at < bytes.length;) at += await file.write(bytes.subarray(at));
-    await Deno.chmod(temporary, 0o600); // whatever the umask
-    if (owner !== undefined) await Deno.chown(temporary, owner.uid, owner.gid);
-    await file.sync();
-    file.close();
-    closed = true;
-    await Deno.rename(temporary, path);
-    renamed = true;
-  } finally {
-    if (!closed) file.close();
-    if (!renamed) await Deno.remove(temporary).catch(() => {});
   }
 }
 
@@ -607,6 +590,16 @@ function targetPosition(target: RecoveryTarget & { kind: "time" | "lsn" }): bigi
 }
 
 /**
+ * Whether {@linkcode chooseBackup} needs every backup's sentinel for `request`: only a time or
+ * LSN target, or a numeric timeline, is measured against where backups end.
+ */
+export function needsEveryBackup(request: RecoveryRequest | null): request is RecoveryRequest {
+  return request !== null &&
+    (request.target.kind === "time" || request.target.kind === "lsn" ||
+      typeof request.timeline === "number");
+}
+
+/**
  * The backup to restore for `request` (`null`: a plain restore), given the listed backups with
  * their sentinels loaded (`listBackups(store, { detail: true })`) and the query (`LATEST` or an
  * exact backup name).
@@ -629,23 +622,14 @@ export function chooseBackup(
   query: string,
 ): BackupEntry {
   if (query !== LATEST && !BASE_BACKUP_REGEXP.test(query)) throw invalidQuery(query);
-  if (entries.length === 0) {
-    throw new UserError("no backups found", {
-      detail: "There is no complete backup (a *_backup_stop_sentinel.json object) in the store.",
-      hint: 'Check the storage prefix, or take a backup with "wal-d backup-push PGDATA".',
-    });
-  }
+  if (entries.length === 0) throw noBackupsFound("in the store");
   const target = request?.target ?? { kind: "end" };
   const timeline = typeof request?.timeline === "number" ? request.timeline : null;
   const positional = target.kind === "time" || target.kind === "lsn" ? target : null;
 
   if (query !== LATEST) {
     const entry = entries.find((e) => e.name === query);
-    if (entry === undefined) {
-      throw new UserError(`no backup named "${query}" found`, {
-        hint: 'Run "wal-d backup-list" and give a name exactly as it prints it, or LATEST.',
-      });
-    }
+    if (entry === undefined) throw noBackupNamed(query);
     if (timeline !== null && backupTimeline(entry) > timeline) {
       throw new UserError(
         `backup ${entry.name} ends on timeline ${backupTimeline(entry)}, after the target ` +

@@ -32,14 +32,11 @@ export async function run(inv: Invocation<"backup-fetch">, log: Logger): Promise
     // Everything that can be checked locally is, before the store is asked anything: the
     // destination, and the restore_command the recovery settings will hold.
     prepareDataDirectory(args.pgClusterDirectory, args.force, { create: false });
-    const restoreCommand = request === null
+    const pitr = request === null
       ? null
-      : recovery.restoreCommandFor(inv.globals, inv.config.environment);
+      : { request, restore: recovery.restoreCommandFor(inv.globals, inv.config.environment) };
     const store = await openStore(inv.config, log);
-    // Only a time or LSN target, or a timeline, needs every backup's sentinel to choose.
-    const choosing = request !== null &&
-      (request.target.kind === "time" || request.target.kind === "lsn" ||
-        typeof request.timeline === "number");
+    const choosing = recovery.needsEveryBackup(request);
     const backup = choosing
       ? recovery.chooseBackup(
         await listBackups(store, { detail: true, log }),
@@ -53,8 +50,9 @@ export async function run(inv: Invocation<"backup-fetch">, log: Logger): Promise
       });
     }
     if (choosing) {
-      log.info(`backup ${backup.name} is the newest that ends before the recovery target`, {
-        detail: `Target: ${recovery.describeTarget(request.target)}.`,
+      log.info(`chose backup ${backup.name} for the recovery target`, {
+        detail: `Target: ${recovery.describeTarget(request.target)}` +
+          (request.timeline === null ? "" : `, timeline ${request.timeline}`) + ".",
       });
     }
     const result = await fetchBackup({
@@ -68,14 +66,14 @@ export async function run(inv: Invocation<"backup-fetch">, log: Logger): Promise
       restoreSpec: args.restoreSpec,
       progress,
     });
-    if (request !== null && restoreCommand !== null) {
-      for (const warning of restoreCommand.warnings) log.warning(warning);
-      const settings = recovery.recoverySettings(request, restoreCommand.command);
+    if (pitr !== null) {
+      for (const warning of pitr.restore.warnings) log.warning(warning);
+      const settings = recovery.recoverySettings(pitr.request, pitr.restore.command);
       await recovery.writeRecoveryConfig(result.dataDir, settings, { owner: result.owner });
       log.info(`wrote recovery settings into ${result.dataDir}`, {
         detail: `recovery.signal, and in ${recovery.AUTO_CONF}: ` +
           settings.map(([name]) => name).join(", ") +
-          `; recovery target: ${recovery.describeTarget(request.target)}.`,
+          `; recovery target: ${recovery.describeTarget(pitr.request.target)}.`,
         hint: "Start PostgreSQL on the directory to recover.",
       });
     }

@@ -7,12 +7,16 @@
  * @module
  */
 
+import { writeAll } from "./file_stream.ts";
+import { currentUmask } from "./fs.ts";
 import { basename, dirname, join } from "./path.ts";
 
 /** Options for {@linkcode writeFileAtomic}. */
 export interface AtomicWriteOptions {
-  /** Permission bits of the new file; default 0o600. */
+  /** Permission bits of the new file, whatever the umask; default 0o600. */
   mode?: number;
+  /** Give the new file this owner (a file written as root for another user). */
+  owner?: { uid: number; gid: number };
   /** Aborts the write; the temporary file is removed and the destination is left untouched. */
   signal?: AbortSignal;
 }
@@ -50,39 +54,45 @@ export async function syncDirectory(dir: string): Promise<void> {
 }
 
 /**
- * Streams `source` into `path` atomically and durably; returns the number of bytes written.
- * The destination's directory must exist.
+ * Writes `source` (bytes, or a stream of them) into `path` atomically and durably; returns the
+ * number of bytes written. The destination's directory must exist. Whatever is at `path` (a file,
+ * or a link, which is not followed) is replaced; the temporary file is created exclusively.
  */
 export async function writeFileAtomic(
   path: string,
-  source: ReadableStream<Uint8Array>,
+  source: Uint8Array | ReadableStream<Uint8Array>,
   options: AtomicWriteOptions = {},
 ): Promise<number> {
   const temporary = temporaryPathFor(path);
-  const file = await Deno.open(temporary, {
-    write: true,
-    createNew: true,
-    mode: options.mode ?? 0o600,
-  });
+  const mode = options.mode ?? 0o600;
+  const file = await Deno.open(temporary, { write: true, createNew: true, mode });
   let written = 0;
   let renamed = false;
   try {
-    const reader = source.getReader();
-    try {
-      for (;;) {
-        options.signal?.throwIfAborted();
-        const { done, value } = await reader.read();
-        if (done) break;
-        for (let at = 0; at < value.length;) at += await file.write(value.subarray(at));
-        written += value.length;
+    if (source instanceof Uint8Array) {
+      options.signal?.throwIfAborted();
+      await writeAll(file, source);
+      written = source.length;
+    } else {
+      const reader = source.getReader();
+      try {
+        for (;;) {
+          options.signal?.throwIfAborted();
+          const { done, value } = await reader.read();
+          if (done) break;
+          await writeAll(file, value);
+          written += value.length;
+        }
+      } catch (error) {
+        await reader.cancel(error).catch(() => {});
+        throw error;
+      } finally {
+        reader.releaseLock();
       }
-    } catch (error) {
-      await reader.cancel(error).catch(() => {});
-      throw error;
-    } finally {
-      reader.releaseLock();
     }
     options.signal?.throwIfAborted();
+    if ((mode & currentUmask()) !== 0) await Deno.chmod(temporary, mode);
+    if (options.owner) await Deno.chown(temporary, options.owner.uid, options.owner.gid);
     await file.sync();
     file.close();
     await Deno.rename(temporary, path);

@@ -33,6 +33,19 @@ export async function readFull(file: Deno.FsFile, buffer: Uint8Array): Promise<n
   return filled;
 }
 
+/** Writes all of `bytes` to `file` (a write may take fewer bytes than given). */
+export async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  for (let at = 0; at < bytes.length;) at += await file.write(bytes.subarray(at));
+}
+
+/** {@linkcode writeAll}, synchronously. */
+export function writeAllSync(
+  file: { writeSync(bytes: Uint8Array): number },
+  bytes: Uint8Array,
+): void {
+  for (let at = 0; at < bytes.length;) at += file.writeSync(bytes.subarray(at));
+}
+
 /** {@linkcode readFull}, synchronously. */
 export function readFullSync(file: Deno.FsFile, buffer: Uint8Array): number {
   let filled = 0;

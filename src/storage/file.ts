@@ -30,7 +30,7 @@
 import { isTemporaryName, syncDirectory, temporaryName } from "../io/atomic_file.ts";
 import type { StoragePrefix } from "../config/types.ts";
 import { fileStorageRoot } from "../config/prefix.ts";
-import { fileByteStream } from "../io/file_stream.ts";
+import { fileByteStream, writeAll } from "../io/file_stream.ts";
 import { classifyError, hintForError } from "./policy.ts";
 import type {
   CallOptions,
@@ -44,7 +44,7 @@ import type {
   PutOptions,
 } from "./types.ts";
 import { StorageError } from "./types.ts";
-import { byobReader } from "../io/byob.ts";
+import { readChunks } from "../io/byob.ts";
 
 /** Mode of the directories this backend creates (before the umask). */
 export const FILE_STORE_DIRECTORY_MODE = 0o700;
@@ -122,17 +122,12 @@ function describeCurrentUser(): string {
   return cachedUser;
 }
 
-async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
-  let offset = 0;
-  while (offset < bytes.length) offset += await file.write(bytes.subarray(offset));
-}
-
 /** Buffer size of byte-stream bodies: read into one reused buffer, then written. */
 const BYTE_BODY_BUFFER = 1024 * 1024;
 
 /**
  * Writes every chunk of `body` to `file`; an abort cancels the body and throws its reason. A byte
- * stream (`type: "bytes"`) is read into one reused buffer, so its producer allocates nothing.
+ * stream (`type: "bytes"`) is read into two reused buffers, so its producer allocates nothing.
  */
 async function writeBody(
   file: Deno.FsFile,
@@ -143,34 +138,12 @@ async function writeBody(
     await writeAll(file, body);
     return;
   }
-  const byob = byobReader(body);
-  const reader = byob ?? body.getReader();
-  const onAbort = () => reader.cancel(signal?.reason).catch(() => {});
-  signal?.addEventListener("abort", onAbort, { once: true });
-  try {
-    let buffer: Uint8Array | null = byob === null ? null : new Uint8Array(BYTE_BODY_BUFFER);
-    for (;;) {
-      signal?.throwIfAborted();
-      let value: Uint8Array | undefined;
-      let done: boolean;
-      if (byob !== null) {
-        ({ value, done } = await byob.read(buffer!));
-        if (value !== undefined) buffer = new Uint8Array(value.buffer); // transferred back
-      } else {
-        ({ value, done } = await (reader as ReadableStreamDefaultReader<Uint8Array>).read());
-      }
-      if (done || value === undefined) break;
-      await writeAll(file, value);
-    }
-    // A cancel on abort ends the read loop as if the body were complete: it is not.
+  for await (const chunk of readChunks(body, { bufferBytes: BYTE_BODY_BUFFER, signal })) {
     signal?.throwIfAborted();
-  } catch (error) {
-    reader.cancel(error).catch(() => {});
-    throw error;
-  } finally {
-    signal?.removeEventListener("abort", onAbort);
-    reader.releaseLock();
+    await writeAll(file, chunk);
   }
+  // A cancel on abort ends the read loop as if the body were complete: it is not.
+  signal?.throwIfAborted();
 }
 
 /** An entry of a listing walk: an object key, or a common prefix (with a delimiter). */

@@ -156,7 +156,7 @@ export class PushLedger {
       pushedAt: new Date().toISOString(),
     };
     const body = new TextEncoder().encode(JSON.stringify(entry) + "\n");
-    await writeFileAtomic(join(this.#dir, name), ReadableStream.from([body]));
+    await writeFileAtomic(join(this.#dir, name), body);
     if (created) await syncDirectory(join(this.#walDir, WALD_DIRECTORY));
   }
 

@@ -11,7 +11,7 @@ Deno.test("tablespace_map: restored locations replace the source's, escapes kept
       "16422 /var/lib/postgresql/ts1\n16500 /odd\\\npath\n",
     );
     const { log: logger, text } = await captureLogger();
-    rewriteTablespaceMap(
+    await rewriteTablespaceMap(
       dir,
       new Map([["16422", "/restore/ts1"], ["16500", "/restore/new\nline\\x"]]),
       undefined,
@@ -33,7 +33,7 @@ Deno.test("tablespace_map: a tablespace restored inside pg_tblspc loses its line
   try {
     await Deno.writeTextFile(join(dir, "tablespace_map"), "16422 /a\n16423 /b\n");
     const { log: logger, text } = await captureLogger();
-    rewriteTablespaceMap(dir, new Map([["16423", "/new/b"]]), undefined, logger);
+    await rewriteTablespaceMap(dir, new Map([["16423", "/new/b"]]), undefined, logger);
     assert.equal(await Deno.readTextFile(join(dir, "tablespace_map")), "16423 /new/b\n");
     assert.match(text(), /WARNING.*tablespace 16422 was restored inside pg_tblspc/);
   } finally {
@@ -45,7 +45,7 @@ Deno.test("tablespace_map: nothing happens without one", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const { log: logger } = await captureLogger();
-    rewriteTablespaceMap(dir, new Map([["1", "/x"]]), undefined, logger);
+    await rewriteTablespaceMap(dir, new Map([["1", "/x"]]), undefined, logger);
     assert.deepEqual([...Deno.readDirSync(dir)], []);
   } finally {
     await Deno.remove(dir, { recursive: true });
