@@ -22,6 +22,7 @@ import { join } from "../io/path.ts";
 import { parseVolumeKey, volumeFolderKey } from "../layout/keys.ts";
 import type { Logger } from "../log/logger.ts";
 import { listObjects } from "../storage/list.ts";
+import { hintForError } from "../storage/policy.ts";
 import { type ObjectStore, StorageError } from "../storage/types.ts";
 import type { BackupEntry } from "./catalog.ts";
 import {
@@ -483,8 +484,9 @@ function restoreFailure(error: unknown, dataDir: string): unknown {
   if (error instanceof RestoreWriteError || isFileSystemError(error)) {
     return new UserError(`restore failed: ${(error as Error).message}`, {
       detail: state,
-      hint: "Check the permissions and free space of the data directory and tablespace " +
-        "locations, then restore again into an empty directory.",
+      hint: hintForError(error instanceof RestoreWriteError ? error.cause : error) ??
+        "Check the permissions and free space of the data directory and tablespace " +
+          "locations, then restore again into an empty directory.",
       cause: error,
     });
   }

@@ -73,3 +73,82 @@ export async function* readChunks(
     reader.releaseLock();
   }
 }
+
+/** One read's result, as both reader kinds give it. */
+export interface ChunkResult {
+  done: boolean;
+  value?: Uint8Array;
+}
+
+/** Options of {@linkcode relayStream}. */
+export interface RelayOptions {
+  /** Performs one read of the source (to put a deadline on it, or map its errors). */
+  read?: (read: () => Promise<ChunkResult>) => Promise<ChunkResult>;
+  /** The consumer cancelled (before the source is cancelled too). */
+  onCancel?: (reason: unknown) => void;
+}
+
+/** A relayed stream, and a way to stop it from outside. */
+export interface Relay {
+  readonly stream: ReadableStream<Uint8Array>;
+  /** Cancels the source (a pending read then ends) and errors the stream with `reason`. */
+  abort(reason: unknown): void;
+}
+
+/**
+ * `source` passed on one read at a time, each read going through `options.read`. A byte stream
+ * stays a byte stream: the consumer's views are handed to the source, which reads into them, so
+ * a consumer that reuses its buffers allocates nothing per chunk. Nothing is read ahead.
+ */
+export function relayStream(source: ReadableStream<Uint8Array>, options: RelayOptions = {}): Relay {
+  const byob = byobReader(source);
+  const reader = byob ?? source.getReader();
+  const read = options.read ?? ((next) => next());
+  let controller: ReadableStreamDefaultController<Uint8Array> | ReadableByteStreamController;
+  const cancel = async (reason: unknown) => {
+    options.onCancel?.(reason);
+    await reader.cancel(reason).catch(() => {});
+  };
+  let stream: ReadableStream<Uint8Array>;
+  if (byob !== null) {
+    stream = new ReadableStream({
+      type: "bytes",
+      autoAllocateChunkSize: 1 << 20, // for a consumer that reads without views
+      start(c) {
+        controller = c;
+      },
+      async pull(c) {
+        const request = c.byobRequest!;
+        // Reading transfers the view's buffer: the answer is the returned view, same memory.
+        const { value, done } = await read(() => byob.read(request.view as Uint8Array));
+        if (done || value === undefined) c.close();
+        if (value !== undefined) request.respondWithNewView(value);
+      },
+      cancel,
+    });
+  } else {
+    const chunks = reader as ReadableStreamDefaultReader<Uint8Array>;
+    stream = new ReadableStream<Uint8Array>({
+      start(c) {
+        controller = c;
+      },
+      async pull(c) {
+        const { value, done } = await read(() => chunks.read());
+        if (done || value === undefined) c.close();
+        else c.enqueue(value);
+      },
+      cancel,
+    }, { highWaterMark: 0 });
+  }
+  return {
+    stream,
+    abort(reason) {
+      reader.cancel(reason).catch(() => {});
+      try {
+        controller.error(reason);
+      } catch {
+        // already closed
+      }
+    },
+  };
+}

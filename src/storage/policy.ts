@@ -60,7 +60,7 @@ import type {
   StorageErrorKind,
 } from "./types.ts";
 import { StorageError } from "./types.ts";
-import { byobReader } from "../io/byob.ts";
+import { type ChunkResult, relayStream } from "../io/byob.ts";
 
 /** Default number of attempts when `WALE_RETRIES` is not set. */
 export const DEFAULT_MAX_ATTEMPTS = 8;
@@ -380,71 +380,36 @@ function idleWatchedReadable(
   idleError: () => StorageError,
   context: string,
 ): ReadableStream<Uint8Array> {
-  const byob = byobReader(source);
-  const reader = byob ?? source.getReader();
-  const onFail = () => reader.cancel(guard.signal.reason).catch(() => {});
-  guard.signal.addEventListener("abort", onFail, { once: true });
+  const onFail = () => relay.abort(guard.signal.reason);
   const finish = () => {
     guard.signal.removeEventListener("abort", onFail);
     guard.dispose();
   };
-  /** One read of the source under the idle deadline. */
-  const watchedRead = async <R>(read: () => Promise<R>): Promise<R> => {
-    guard.arm(idleMs, idleError);
-    let result: R;
-    try {
-      result = await guard.race(read());
-    } catch (error) {
-      finish();
-      if (guard.signal.aborted && error === guard.signal.reason) throw error;
-      throw toRecognizedStorageError(error, context) ?? error;
-    } finally {
-      guard.disarm();
-    }
-    // Cancelling the source on failure ends its pending read as if it were complete.
-    if (guard.signal.aborted) {
-      finish();
-      throw guard.signal.reason;
-    }
-    return result;
-  };
-  const cancel = async (reason: unknown) => {
-    finish();
-    await reader.cancel(reason).catch(() => {});
-  };
-  if (byob !== null) {
-    // A byte stream stays one: the consumer's views are passed to the source, which reads into
-    // them, so a consumer reusing its buffers allocates nothing per chunk.
-    return new ReadableStream({
-      type: "bytes",
-      autoAllocateChunkSize: 1 << 20, // for a consumer that reads without views
-      async pull(controller) {
-        const request = controller.byobRequest!;
-        // Reading transfers the view's buffer: the answer is the returned view, same memory.
-        const { value, done } = await watchedRead(() => byob.read(request.view as Uint8Array));
-        const ended = done || value === undefined;
-        if (ended) {
-          finish();
-          controller.close();
-        }
-        if (value !== undefined) request.respondWithNewView(value);
-      },
-      cancel,
-    });
-  }
-  const chunks = reader as ReadableStreamDefaultReader<Uint8Array>;
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      const result = await watchedRead(() => chunks.read());
-      if (result.done) {
+  const relay = relayStream(source, {
+    async read(next) {
+      guard.arm(idleMs, idleError);
+      let result: ChunkResult;
+      try {
+        result = await guard.race(next());
+      } catch (error) {
         finish();
-        controller.close();
-      } else {
-        controller.enqueue(result.value);
+        if (guard.signal.aborted && error === guard.signal.reason) throw error;
+        throw toRecognizedStorageError(error, context) ?? error;
+      } finally {
+        guard.disarm();
       }
+      // Cancelling the source on failure ends its pending read as if it were complete.
+      if (guard.signal.aborted) {
+        finish();
+        throw guard.signal.reason;
+      }
+      if (result.done) finish();
+      return result;
     },
-    cancel,
-  }, { highWaterMark: 0 });
+    onCancel: finish,
+  });
+  guard.signal.addEventListener("abort", onFail, { once: true });
+  return relay.stream;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -579,78 +544,35 @@ class PolicyStore implements ObjectStore {
     operation: Operation,
   ): ReadableStream<Uint8Array> {
     const { callTimeoutMs, idleTimeoutMs } = this.#policy;
-    const byob = byobReader(source);
-    const reader = byob ?? source.getReader();
-    let erroring:
-      | ReadableStreamDefaultController<Uint8Array>
-      | ReadableByteStreamController
-      | null = null;
-    const onFail = () => {
-      reader.cancel(guard.signal.reason).catch(() => {});
-      try {
-        erroring?.error(guard.signal.reason);
-      } catch {
-        // Already closed.
-      }
-    };
+    const onFail = () => relay.abort(guard.signal.reason);
+    const relay = relayStream(source, {
+      read: async (next) => {
+        const result = await next();
+        // Cancelling the source on failure ends its pending read as if it were complete.
+        if (guard.signal.aborted) throw guard.signal.reason;
+        // Re-arm the deadline that now applies.
+        if (result.done) {
+          guard.signal.removeEventListener("abort", onFail);
+          guard.arm(
+            callTimeoutMs,
+            () =>
+              this.#timeoutError(
+                operation,
+                `the upload was not committed within ${seconds(callTimeoutMs)} s`,
+              ),
+          );
+        } else {
+          guard.arm(
+            idleTimeoutMs,
+            () => this.#timeoutError(operation, `no bytes sent for ${seconds(idleTimeoutMs)} s`),
+          );
+        }
+        return result;
+      },
+      onCancel: () => guard.signal.removeEventListener("abort", onFail),
+    });
     guard.signal.addEventListener("abort", onFail, { once: true });
-    /** After each read: throws if the attempt failed; re-arms the deadline that now applies. */
-    const afterRead = (done: boolean) => {
-      // Cancelling the source on failure ends its pending read as if it were complete.
-      if (guard.signal.aborted) throw guard.signal.reason;
-      if (done) {
-        guard.signal.removeEventListener("abort", onFail);
-        guard.arm(
-          callTimeoutMs,
-          () =>
-            this.#timeoutError(
-              operation,
-              `the upload was not committed within ${seconds(callTimeoutMs)} s`,
-            ),
-        );
-      } else {
-        guard.arm(
-          idleTimeoutMs,
-          () => this.#timeoutError(operation, `no bytes sent for ${seconds(idleTimeoutMs)} s`),
-        );
-      }
-    };
-    const cancel = async (reason: unknown) => {
-      guard.signal.removeEventListener("abort", onFail);
-      await reader.cancel(reason).catch(() => {});
-    };
-    if (byob !== null) {
-      return new ReadableStream({
-        type: "bytes",
-        autoAllocateChunkSize: 1 << 20, // for a backend that reads without views
-        start(controller) {
-          erroring = controller;
-        },
-        async pull(controller) {
-          const request = controller.byobRequest!;
-          // Reading transfers the view's buffer: the answer is the returned view, same memory.
-          const { value, done } = await byob.read(request.view as Uint8Array);
-          const ended = done || value === undefined;
-          afterRead(ended);
-          if (ended) controller.close();
-          if (value !== undefined) request.respondWithNewView(value);
-        },
-        cancel,
-      });
-    }
-    const chunks = reader as ReadableStreamDefaultReader<Uint8Array>;
-    return new ReadableStream<Uint8Array>({
-      start(controller) {
-        erroring = controller;
-      },
-      async pull(controller) {
-        const result = await chunks.read();
-        afterRead(result.done);
-        if (result.done) controller.close();
-        else controller.enqueue(result.value);
-      },
-      cancel,
-    }, { highWaterMark: 0 });
+    return relay.stream;
   }
 
   #operation(op: string, target: string, callerSignal?: AbortSignal, notRetryable?: string) {
