@@ -45,6 +45,7 @@ import type {
 } from "./types.ts";
 import { StorageError } from "./types.ts";
 import { readChunks } from "../io/byob.ts";
+import { basename, dirname } from "../io/path.ts";
 
 /** Mode of the directories this backend creates (before the umask). */
 export const FILE_STORE_DIRECTORY_MODE = 0o700;
@@ -63,15 +64,6 @@ const LISTING_CACHE_DIRECTORIES = 8;
 export interface FileStoreOptions {
   /** Random bytes for temporary names; default `crypto.getRandomValues`. */
   readonly randomBytes?: (size: number) => Uint8Array;
-}
-
-function parentOf(path: string): string {
-  const slash = path.lastIndexOf("/");
-  return slash <= 0 ? "/" : path.slice(0, slash);
-}
-
-function baseName(path: string): string {
-  return path.slice(path.lastIndexOf("/") + 1);
 }
 
 function compareStrings(a: string, b: string): number {
@@ -215,13 +207,13 @@ export class FileStore implements ObjectStore {
   async put(key: string, body: PutBody, options: PutOptions = {}): Promise<void> {
     const { signal } = options;
     const path = this.pathOf(key);
-    const directory = parentOf(path);
+    const directory = dirname(path);
     const source = typeof body === "function" ? body() : body;
     let file: Deno.FsFile | undefined;
     let tempPath: string | undefined;
     try {
       signal?.throwIfAborted();
-      ({ file, tempPath } = await this.#createTemporary(directory, baseName(path)));
+      ({ file, tempPath } = await this.#createTemporary(directory, basename(path)));
       await writeBody(file, source, signal);
       await file.sync();
       file.close();
@@ -336,7 +328,7 @@ export class FileStore implements ObjectStore {
         // A directory is not an object: nothing is stored under this key.
         if (!info.isDirectory) {
           await Deno.remove(path);
-          emptied.add(parentOf(path));
+          emptied.add(dirname(path));
         }
         deleted.push(key);
       } catch (error) {
@@ -371,7 +363,7 @@ export class FileStore implements ObjectStore {
           }
           removed.add(directory);
         }
-        directory = parentOf(directory);
+        directory = dirname(directory);
       }
     }
   }
@@ -404,7 +396,7 @@ export class FileStore implements ObjectStore {
   /** `mkdir -p directory`, fsyncing the parent of each directory it creates. */
   async #makeDirectories(directory: string): Promise<void> {
     const missing: string[] = [];
-    for (let current = directory; current !== "/"; current = parentOf(current)) {
+    for (let current = directory; current !== "/"; current = dirname(current)) {
       try {
         const info = await Deno.stat(current);
         if (!info.isDirectory) {
@@ -422,7 +414,7 @@ export class FileStore implements ObjectStore {
       } catch (error) {
         if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
       }
-      await syncDirectory(parentOf(current));
+      await syncDirectory(dirname(current));
     }
   }
 
@@ -576,7 +568,7 @@ export class FileStore implements ObjectStore {
         {
           cause: error,
           hint: `wal-d runs as ${describeCurrentUser()}, who must be able to ${need} ` +
-            `"${parentOf(path)}" and search its parent directories. Fix the ownership or mode of ` +
+            `"${dirname(path)}" and search its parent directories. Fix the ownership or mode of ` +
             `the archive directory "${this.root}", or run wal-d as the user who owns it.`,
         },
       );
