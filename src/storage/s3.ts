@@ -30,6 +30,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { createHash } from "node:crypto";
 import type { Config, StoragePrefix } from "../config/types.ts";
+import { relayStream } from "../io/byob.ts";
 import { toStorageError } from "./policy.ts";
 import { putStream, S3_PART_SIZE, S3_PARTS_IN_FLIGHT } from "./s3_multipart.ts";
 import { isSubdomainCompatible, resolveS3Settings, type S3StoreSettings } from "./s3_config.ts";
@@ -208,6 +209,11 @@ function addDeleteContentMd5(client: S3Client): void {
   );
 }
 
+/** The URL of `host` at the endpoint's protocol and port. */
+function endpointUrl(endpoint: NonNullable<S3StoreSettings["endpoint"]>, host: string): string {
+  return `${endpoint.protocol}://${host}${endpoint.port === null ? "" : `:${endpoint.port}`}`;
+}
+
 /** The client configuration of `settings`. */
 export function s3ClientConfig(settings: S3StoreSettings): S3ClientConfig {
   const config: S3ClientConfig = {
@@ -223,13 +229,12 @@ export function s3ClientConfig(settings: S3StoreSettings): S3ClientConfig {
   };
   const endpoint = settings.endpoint;
   if (endpoint !== null) {
-    const port = endpoint.port === null ? "" : `:${endpoint.port}`;
     if (endpoint.format === "virtualhost") {
       // The bucket name is the host: every request names the bucket as a URL (see #bucket).
       config.bucketEndpoint = true;
-      config.endpoint = `${endpoint.protocol}://${settings.bucket}${port}`;
+      config.endpoint = endpointUrl(endpoint, settings.bucket);
     } else {
-      config.endpoint = `${endpoint.protocol}://${endpoint.host}${port}`;
+      config.endpoint = endpointUrl(endpoint, endpoint.host);
       config.forcePathStyle = endpoint.format === "path";
     }
   } else {
@@ -253,9 +258,7 @@ export class S3Store implements ObjectStore {
     addDeleteContentMd5(this.client);
     const endpoint = settings.endpoint;
     this.#bucket = endpoint?.format === "virtualhost"
-      ? `${endpoint.protocol}://${settings.bucket}${
-        endpoint.port === null ? "" : `:${endpoint.port}`
-      }`
+      ? endpointUrl(endpoint, settings.bucket)
       : settings.bucket;
   }
 
@@ -330,37 +333,27 @@ export class S3Store implements ObjectStore {
     }
     const body = output.Body;
     if (body === undefined) return new ReadableStream({ start: (c) => c.close() });
-    const source = body.transformToWebStream() as ReadableStream<Uint8Array>;
-    const reader = source.getReader();
     const settings = this.settings;
     const onAbort = () => {
-      reader.cancel(signal?.reason).catch(() => {});
+      relay.abort(signal?.reason);
       (body as { destroy?: (e?: unknown) => void }).destroy?.();
     };
-    signal?.addEventListener("abort", onAbort, { once: true });
     const done = () => signal?.removeEventListener("abort", onAbort);
-    return new ReadableStream<Uint8Array>({
-      async pull(controller) {
+    const relay = relayStream(body.transformToWebStream() as ReadableStream<Uint8Array>, {
+      async read(next) {
         try {
-          const { value, done: end } = await reader.read();
-          if (end) {
-            done();
-            controller.close();
-          } else {
-            controller.enqueue(value);
-          }
+          const result = await next();
+          if (result.done) done();
+          return result;
         } catch (error) {
           done();
-          controller.error(
-            signal?.aborted ? signal.reason : s3Error(error, `${context} (reading)`, settings),
-          );
+          throw signal?.aborted ? signal.reason : s3Error(error, `${context} (reading)`, settings);
         }
       },
-      cancel(reason) {
-        done();
-        return reader.cancel(reason);
-      },
-    }, { highWaterMark: 0 });
+      onCancel: done,
+    });
+    signal?.addEventListener("abort", onAbort, { once: true });
+    return relay.stream;
   }
 
   async head(key: string, options: CallOptions = {}): Promise<ObjectInfo | null> {
