@@ -10,6 +10,7 @@
 
 import { createHash } from "node:crypto";
 import { join } from "node:path";
+import { lstatOrNull } from "../../src/io/fs.ts";
 
 /** The SHA-256 of `data`, in hex. */
 export function sha(data: Uint8Array | string): string {
@@ -18,13 +19,7 @@ export function sha(data: Uint8Array | string): string {
 
 /** Whether anything (a dangling symlink too) is at `path`. */
 export function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
+  return lstatOrNull(path) !== null;
 }
 
 /** The entries of a directory, sorted by name. */

@@ -141,11 +141,16 @@ export function hardlinkMember(name: string, target: string, h: RawHeader = {}):
 }
 
 /** One PAX record, `<length> <key>=<value>\n`, the length in bytes counting itself. */
-export function paxRecord(key: string, value: string): Uint8Array {
+function paxRecord(key: string, value: string): Uint8Array {
   const body = encoder.encode(` ${key}=${value}\n`).length;
   let length = body + 1;
   while (String(length).length + body !== length) length = String(length).length + body;
   return encoder.encode(`${length} ${key}=${value}\n`);
+}
+
+/** The data of a PAX extended header: these records, in order. */
+export function paxData(...records: [string, string][]): Uint8Array {
+  return concat(...records.map(([k, v]) => paxRecord(k, v)));
 }
 
 /** A PAX extended header member (`x`, or `g` for a global one) with these records. */
@@ -153,9 +158,7 @@ export function paxMember(
   records: [string, string][] | Uint8Array,
   h: RawHeader = {},
 ): Uint8Array {
-  const data = records instanceof Uint8Array
-    ? records
-    : concat(...records.map(([k, v]) => paxRecord(k, v)));
+  const data = records instanceof Uint8Array ? records : paxData(...records);
   return member({ name: "././@PaxHeader", type: "x", ...h }, data);
 }
 

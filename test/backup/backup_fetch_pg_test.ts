@@ -26,6 +26,7 @@ import {
 import { ARCHIVE_SETTINGS, snapshot } from "../wal/_cycle.ts";
 import { type CliResult, walD } from "../wal/_cli.ts";
 import { BACKUP_MAJORS as MAJORS, createLoadTables, startLoad } from "./_load.ts";
+import { exists } from "./_restore_scratch.ts";
 
 Deno.env.set("AWS_EC2_METADATA_DISABLED", "true");
 
@@ -73,15 +74,6 @@ function assertUserError(result: CliResult, pattern: RegExp, what: string): stri
   assert.equal(errors.length, 1, `${what}: one ERROR line\n${result.stderr}`);
   assert.match(errors[0], pattern, `${what}\n${result.stderr}`);
   return errors[0];
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Paths under `root` (itself included, symlinks not followed) not owned by `uid`. */

@@ -27,6 +27,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { parseSettingLine, parseSettings } from "../../src/backup/recovery.ts";
 import {
   chownToPgUser,
   type Cluster,
@@ -77,25 +78,16 @@ function linkBeforehand(variant: WaleVariant, state: WaleState): boolean {
   return variant === "plain" && state === "final";
 }
 
-/** The settings of a postgresql.conf-style file (the last occurrence of a name wins). */
+/**
+ * The settings of a postgresql.conf-style file, names in lower case (the last occurrence of a name
+ * wins); every line that is not blank or a comment must be a setting.
+ */
 function parseConf(text: string): Map<string, string> {
-  const settings = new Map<string, string>();
-  for (const raw of text.split("\n")) {
-    const line = raw.trim();
-    if (line === "" || line.startsWith("#")) continue;
-    const m = /^([A-Za-z_][A-Za-z0-9_.]*)\s*=?\s*(.*)$/.exec(line);
-    assert.ok(m, `unparsable configuration line: ${raw}`);
-    let value = m[2].trim();
-    if (value.startsWith("'")) {
-      const end = /^'((?:[^'\\]|''|\\.)*)'/.exec(value);
-      assert.ok(end, `unterminated string: ${raw}`);
-      value = end[1].replaceAll("''", "'").replace(/\\(.)/g, "$1");
-    } else {
-      value = value.replace(/\s*#.*$/, "");
-    }
-    settings.set(m[1].toLowerCase(), value);
+  for (const line of text.split("\n")) {
+    if (line.trim() === "" || line.trim().startsWith("#")) continue;
+    assert.ok(parseSettingLine(line), `unparsable configuration line: ${line}`);
   }
-  return settings;
+  return new Map(parseSettings(text).map(([name, value]) => [name.toLowerCase(), value]));
 }
 
 /** What backup-fetch must have written for `state` into postgresql.auto.conf. */

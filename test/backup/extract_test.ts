@@ -32,6 +32,7 @@ import {
   hardlinkMember,
   member,
   noise,
+  padded,
   paxMember,
   rawHeader,
   symlinkMember,
@@ -159,7 +160,7 @@ function encoded(entry: Partial<TarEntry> & { name: string }, data?: Uint8Array)
   };
   const header = new Uint8Array(tarHeaderLength(e));
   encodeTarHeader(e, header, 0);
-  return concat(header, data ?? new Uint8Array(0), new Uint8Array((512 - (e.size % 512)) % 512));
+  return concat(header, padded(data ?? new Uint8Array(0)));
 }
 
 const text = (s: string) => new TextEncoder().encode(s);

@@ -32,11 +32,11 @@ import {
   ignoreUnlessPg,
   type PgMajor,
   pgUser,
+  PROJECT_ROOT,
   runAsPgUser,
 } from "../_pg/cluster.ts";
 import { SAMPLE_EXTENSION, walEFixtureSentinel } from "./_sentinels.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
 const FIXTURES = new URL("../fixtures/wal-e-1.1.1/", import.meta.url).pathname;
 const MIB16 = 16 * 1024 * 1024;
 
@@ -786,8 +786,8 @@ Deno.test("restore_command from auto.conf fetches through /bin/sh what wal-push 
 
     const self = [
       Deno.execPath(),
-      ...denoRunArguments(join(ROOT, "deno.json")),
-      join(ROOT, "mod.ts"),
+      ...denoRunArguments(join(PROJECT_ROOT, "deno.json")),
+      join(PROJECT_ROOT, "mod.ts"),
     ];
     const env = new EffectiveEnvironment({
       WALE_FILE_PREFIX: prefix,

@@ -20,7 +20,7 @@ import {
   TarFormatError,
   type TarHeaderType,
 } from "../../src/backup/tar_header.ts";
-import { concat, paxRecord, rawHeader } from "./_tar_build.ts";
+import { concat, paxData as pax, rawHeader } from "./_tar_build.ts";
 
 const encoder = new TextEncoder();
 
@@ -295,10 +295,6 @@ Deno.test("decodeField: NUL terminated, whole field without a NUL, TarFormatErro
 
 // ---------------------------------------------------------------------------------------------
 // parsePaxRecords
-
-function pax(...records: [string, string][]): Uint8Array {
-  return concat(...records.map(([k, v]) => paxRecord(k, v)));
-}
 
 Deno.test("parsePaxRecords: path, linkpath, size, mtime; other keys ignored", () => {
   const long = `base/16384/${"x".repeat(300)}`;

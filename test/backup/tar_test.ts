@@ -17,7 +17,9 @@ import {
   type VolumeMember,
 } from "../../src/backup/tar_reader.ts";
 import { walkCluster } from "../../src/backup/walk.ts";
+import { concatBytes } from "../../src/io/bytes.ts";
 import { PROJECT_ROOT, runAsPgUser } from "../_pg/cluster.ts";
+import { noise } from "./_tar_build.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -53,29 +55,6 @@ async function run(cmd: string[], cwd?: string): Promise<{ stdout: string; stder
   return result;
 }
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
-/** Pseudo-random bytes (deterministic, incompressible enough to catch misplaced data). */
-function bytes(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = seed * 2654435761 >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
 /**
  * Reads a whole volume through one reused buffer of `bufferSize`, checking the read contract:
  * every read but the last fills the buffer, then 0.
@@ -95,7 +74,7 @@ async function readVolume(
   }
   assert.equal(await reader.read(buffer), 0, "a read after the end returns 0");
   reader.close();
-  const tar = concat(parts);
+  const tar = concatBytes(parts);
   assert.equal(tar.length % TAR_RECORD_SIZE, 0, "padded to a multiple of 10240");
   assert.equal(reader.position, tar.length);
   return { tar, reader };
@@ -133,7 +112,7 @@ async function readWithTarStream(tar: Uint8Array): Promise<ParsedEntry[]> {
           mtime: header.mtime.getTime() / 1000,
           linkname: header.linkname,
           pax: (header.pax ?? null) as Record<string, string> | null,
-          data: concat(chunks),
+          data: concatBytes(chunks),
         });
         next();
       });
@@ -300,15 +279,15 @@ async function sampleTree(pgdata: string): Promise<void> {
   await build(pgdata, {
     "PG_VERSION": "16\n",
     "postgresql.conf": "shared_buffers = 128MB\n",
-    "base/1/112": bytes(8192, 1),
-    "base/1/113": bytes(8192 * 3 + 17, 2),
-    "base/1/114": bytes(1, 3),
+    "base/1/112": noise(8192, 1),
+    "base/1/113": noise(8192 * 3 + 17, 2),
+    "base/1/114": noise(1, 3),
     "base/1/empty": "",
-    "base/1/big": bytes(100_000, 4),
-    [`${deepDir}/${"f".repeat(200)}`]: bytes(1000, 5),
+    "base/1/big": noise(100_000, 4),
+    [`${deepDir}/${"f".repeat(200)}`]: noise(1000, 5),
     [`${"g".repeat(99)}/h`]: "name of 101 bytes",
     "données/été.conf": "accents",
-    "日本/テーブル": bytes(513, 6),
+    "日本/テーブル": noise(513, 6),
     "pg_wal/000000010000000000000001": "excluded",
     "link.conf": { symlink: "postgresql.conf" },
     "long.link": { symlink: `/${"l".repeat(150)}/target` },
@@ -435,10 +414,10 @@ Deno.test("tar: volumes of a tree read back by GNU tar, tar-stream and Python's 
 Deno.test("tar: in-memory members, and large ids read back by GNU tar", async () => {
   const root = await tempDir();
   try {
-    await build(root, { "data/global/1260": bytes(9000, 7) });
+    await build(root, { "data/global/1260": noise(9000, 7) });
     const { members } = await walkCluster(`${root}/data`);
     const label = new TextEncoder().encode("START WAL LOCATION: 0/2000028\n");
-    const control = bytes(8192, 8);
+    const control = noise(8192, 8);
     const memory = (name: string, data: Uint8Array, uid = 26): MemoryMember => ({
       kind: "data",
       name,
@@ -492,14 +471,14 @@ async function growShrinkVanish(syncReadMaxBytes: number | undefined): Promise<v
   const root = await tempDir();
   try {
     const pgdata = `${root}/data`;
-    const a = bytes(10_000, 11);
-    const b = bytes(10_000, 12);
-    const d = bytes(3000, 14);
-    await build(pgdata, { a, b, c: bytes(100, 13), d, e: bytes(50, 15) });
+    const a = noise(10_000, 11);
+    const b = noise(10_000, 12);
+    const d = noise(3000, 14);
+    await build(pgdata, { a, b, c: noise(100, 13), d, e: noise(50, 15) });
     const { members } = await walkCluster(pgdata);
     assert.deepEqual(members.map((m) => m.name), ["/", "a", "b", "c", "d", "e"]);
     // e grows before it is opened: its header records the size at open time.
-    await Deno.writeFile(`${pgdata}/e`, bytes(70, 16));
+    await Deno.writeFile(`${pgdata}/e`, noise(70, 16));
 
     const skipped: [string, string][] = [];
     const shrank: [string, number, number][] = [];
@@ -514,7 +493,7 @@ async function growShrinkVanish(syncReadMaxBytes: number | undefined): Promise<v
         acted.add(current);
         if (current === 2) {
           const file = await Deno.open(`${pgdata}/a`, { append: true });
-          await file.write(bytes(5000, 99)); // a grows after its header: cut to 10000
+          await file.write(noise(5000, 99)); // a grows after its header: cut to 10000
           file.close();
         }
         if (current === 3) {
@@ -531,7 +510,7 @@ async function growShrinkVanish(syncReadMaxBytes: number | undefined): Promise<v
       parts.push(buffer.slice(0, n));
       if (n < buffer.length) break;
     }
-    const tar = concat(parts);
+    const tar = concatBytes(parts);
     assert.deepEqual(skipped, [["c", "vanished before it was read"]]);
     assert.deepEqual(shrank, [["b", 10_000, 3000]]);
     assert.equal(reader.membersWritten, 5);
@@ -544,7 +523,7 @@ async function growShrinkVanish(syncReadMaxBytes: number | undefined): Promise<v
     bExpected.set(b.subarray(0, 3000));
     assert.deepEqual(parsed[2].data, bExpected);
     assert.deepEqual(parsed[3].data, d);
-    assert.deepEqual(parsed[4].data, bytes(70, 16));
+    assert.deepEqual(parsed[4].data, noise(70, 16));
     const tarPath = `${root}/v.tar`;
     await Deno.writeFile(tarPath, tar);
     await run(["tar", "-tf", tarPath]);
@@ -557,7 +536,7 @@ Deno.test("tar: a hard link whose target vanished stores its own bytes instead",
   const root = await tempDir();
   try {
     const pgdata = `${root}/data`;
-    const data = bytes(2000, 21);
+    const data = noise(2000, 21);
     await build(pgdata, { a: data });
     await Deno.link(`${pgdata}/a`, `${pgdata}/b`);
     await Deno.link(`${pgdata}/a`, `${pgdata}/c`);
@@ -591,7 +570,7 @@ Deno.test("tar: at most one file is open at a time, and close() releases it", as
   try {
     const pgdata = `${root}/data`;
     const nodes: Record<string, Uint8Array> = {};
-    for (let i = 0; i < 20; i++) nodes[`f${i}`] = bytes(3000 + i * 700, 30 + i);
+    for (let i = 0; i < 20; i++) nodes[`f${i}`] = noise(3000 + i * 700, 30 + i);
     await build(pgdata, nodes);
     const { members } = await walkCluster(pgdata);
     // /proc/self/fd needs --allow-all in Deno; ls reads this process's table just as well.
