@@ -73,15 +73,14 @@ Deno.test({
       const store = await openStore(
         resolveConfig({ awsInstanceProfile: false, terse: false }, new EffectiveEnvironment(env)),
       );
-      const volume = await Deno.readFile(join(FIXTURE, volumeKey(WALE_NAME, 0)));
-      const version = await Deno.readFile(join(FIXTURE, extendedVersionKey(WALE_NAME)));
       // The WAL-E backup as WAL-E stored it.
-      for (const key of [extendedVersionKey(WALE_NAME), volumeKey(WALE_NAME, 0)]) {
-        await store.put(key, await Deno.readFile(join(FIXTURE, key)));
-      }
-      await store.put(
-        backupSentinelKey(WALE_NAME),
-        await Deno.readFile(join(FIXTURE, backupSentinelKey(WALE_NAME))),
+      const [version, volume] = await Promise.all(
+        [extendedVersionKey(WALE_NAME), volumeKey(WALE_NAME, 0), backupSentinelKey(WALE_NAME)]
+          .map(async (key) => {
+            const bytes = await Deno.readFile(join(FIXTURE, key));
+            await store.put(key, bytes);
+            return bytes;
+          }),
       );
       // The same volume under a wal-d sentinel with its size and SHA-256.
       await store.put(extendedVersionKey(WALD_NAME), version);
