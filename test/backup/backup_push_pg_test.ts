@@ -326,6 +326,12 @@ Deno.test({
               { ...env, PGPORT: "1" },
               /socket|server/,
             ],
+            [
+              "--while-offline on a running cluster",
+              ["--while-offline", pg.dataDir],
+              env,
+              /is running \(postmaster\.pid exists\)/,
+            ],
           ];
           await pg.exec("CREATE ROLE weak LOGIN");
           cases.push([
@@ -346,7 +352,7 @@ Deno.test({
           const down = await walD(["backup-push", pg.dataDir], { env });
           assert.equal(down.code, 1, down.stderr);
           assert.match(down.stderr, / ERROR +MSG: .*(server|socket)/);
-          // Offline backups of a running cluster are refused; of a stopped one they work.
+          // Offline backups of a running cluster are refused (above); of a stopped one they work.
           const offline = await walD(["backup-push", "--while-offline", pg.dataDir], { env });
           assert.equal(offline.code, 0, offline.stderr);
           assert.equal(sentinels(), before + 1);
