@@ -4,15 +4,11 @@
  * permission flags, and the codec (its WebAssembly module embedded as base64) survives bundling.
  */
 import assert from "node:assert/strict";
+import { denoRunArguments } from "../src/cli/reinvoke.ts";
 
 const root = new URL("../", import.meta.url);
-const launcherFlags = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-net",
-  "--allow-sys",
-];
+/** `run` with scripts/wal-d's flags and permissions (no config: the bundle needs none). */
+const launcherRun = denoRunArguments();
 
 async function deno(args: string[], cwd?: string) {
   const out = await new Deno.Command(Deno.execPath(), {
@@ -37,16 +33,10 @@ Deno.test("bundle: mod.ts bundles into one file that runs with the launcher's pe
       root.pathname,
     );
     assert.equal(bundled.code, 0, bundled.stderr);
-    const version = await deno([
-      "run",
-      "--no-prompt",
-      ...launcherFlags,
-      `${dir}/wal-d.js`,
-      "version",
-    ]);
+    const version = await deno([...launcherRun, `${dir}/wal-d.js`, "version"]);
     assert.equal(version.code, 0, version.stderr);
     assert.match(version.stdout, /^\d+\.\d+\.\d+\n$/);
-    const usage = await deno(["run", "--no-prompt", ...launcherFlags, `${dir}/wal-d.js`, "nope"]);
+    const usage = await deno([...launcherRun, `${dir}/wal-d.js`, "nope"]);
     assert.equal(usage.code, 2);
     assert.match(usage.stderr, /unknown subcommand "nope"/);
   } finally {

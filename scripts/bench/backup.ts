@@ -19,7 +19,8 @@
  */
 
 import { LZOP } from "./native.ts";
-import { duBytes, MB, median, parsePgBenchArgs, timed, withFilledCluster } from "./pg_data.ts";
+import { duBytes, parsePgBenchArgs, timed, withFilledCluster } from "./pg_data.ts";
+import { MB, median } from "./report.ts";
 import { WAL_D_LAUNCHER } from "../../test/_pg/cluster.ts";
 
 const USAGE = "usage: deno task bench:backup [--size-mb N] [--runs N] [--major 13..18] " +

@@ -17,6 +17,7 @@
 
 import { describeMachine, LZOP, type MachineInfo, probeLzop } from "./native.ts";
 import { scanBenchArgs } from "./args.ts";
+import { formatTable, MB, median, verdict } from "./report.ts";
 import { createHash } from "node:crypto";
 import { LZO_BLOCK_MAX, LzoCodec } from "../../src/codec/lzo.ts";
 import {
@@ -39,7 +40,6 @@ export const SIZE_TARGET = 1.03;
 const FILE_STREAM_CHUNK = 65536;
 /** Read size of the "1 MiB reads" layer rows, to show what larger reads would gain. */
 const BIG_READ = 1024 * 1024;
-const MB = 1e6;
 
 const REAL_WAL_FIXTURE = "test/fixtures/lzop/lzo/wal-segment-16MiB.1.lzo";
 const REAL_WAL_FALLBACK = "/work/shared/fixtures/lzop/lzo/wal-segment-16MiB.1.lzo";
@@ -238,12 +238,6 @@ async function table(dir: string, bytes: number): Promise<DataSet> {
 /* ------------------------------------------------------------------------------------------ */
 /* Measurement                                                                                */
 /* ------------------------------------------------------------------------------------------ */
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
 
 function timingOf(bytes: number, seconds: number[]): Timing {
   const medianSeconds = median(seconds);
@@ -805,22 +799,9 @@ async function benchDataSet(set: DataSet, context: BenchContext): Promise<DataSe
 /* Report                                                                                     */
 /* ------------------------------------------------------------------------------------------ */
 
-/** Formats rows as a plain-text table; columns whose header starts with ">" align right. */
-export function formatTable(headers: string[], rows: string[][]): string {
-  const right = headers.map((h) => h.startsWith(">"));
-  const titles = headers.map((h) => h.replace(/^>/, ""));
-  const widths = titles.map((t, i) => Math.max(t.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) =>
-    cells.map((c, i) => right[i] ? c.padStart(widths[i]) : c.padEnd(widths[i])).join("  ")
-      .trimEnd();
-  const rule = widths.map((w) => "-".repeat(w)).join("  ");
-  return [line(titles), rule, ...rows.map(line)].join("\n");
-}
-
 const fixed = (n: number | null, digits: number) => n === null ? "-" : n.toFixed(digits);
 const mbps = (t: Timing | null) => t === null ? "-" : t.mbPerSecond.toFixed(1);
 const megabytes = (n: number) => `${(n / MB).toFixed(1)} MB`;
-const verdict = (ok: boolean | null) => ok === null ? "-" : ok ? "ok" : "MISS";
 const spread = (t: Timing | null) => {
   if (t === null) return "-";
   const rates = t.seconds.map((s) => t.bytes / MB / s);

@@ -15,6 +15,8 @@
  * @module
  */
 
+import { prng } from "../../test/codec/_data.ts";
+
 /** PostgreSQL's page size, for heap and WAL pages alike. */
 export const BLCKSZ = 8192;
 /** The default WAL segment size. */
@@ -26,21 +28,13 @@ export const XLOG_PAGE_MAGIC_PG15 = 0xd110;
 /* PRNG                                                                                       */
 /* ------------------------------------------------------------------------------------------ */
 
-/** A seeded 32-bit PRNG (mulberry32): small, fast, and the same sequence everywhere. */
+/** The tests' seeded PRNG (mulberry32), with helpers for picking values. */
 export class Prng {
-  #state: number;
+  /** The next 32-bit unsigned value. */
+  readonly next: () => number;
 
   constructor(seed: number) {
-    this.#state = seed >>> 0;
-  }
-
-  /** The next 32-bit unsigned value. */
-  next(): number {
-    this.#state = (this.#state + 0x6d2b79f5) >>> 0;
-    let t = this.#state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
+    this.next = prng(seed);
   }
 
   /** An integer in `0 .. n-1` (n at most 2^32). */

@@ -1,16 +1,15 @@
 /**
  * What the base backup and restore benchmarks (backup.ts, restore.ts) share: their command line,
  * a running PostgreSQL cluster filled with ~N MB of pgbench-like table data, timing a command
- * with its peak RSS, `du -sb`, and the median.
+ * with its peak RSS, and `du -sb`.
  *
  * @module
  */
 
 import { scanBenchArgs } from "./args.ts";
 import { commandOutput, probeLzop } from "./native.ts";
+import { MB } from "./report.ts";
 import { type Cluster, createCluster, type PgMajor, pgSkipReason } from "../../test/_pg/cluster.ts";
-
-export const MB = 1e6;
 
 /** The flags both benchmarks take. */
 export interface PgBenchOptions {
@@ -43,12 +42,6 @@ export function parsePgBenchArgs(
     return true;
   });
   return options;
-}
-
-/** The middle value (the upper one of the two middles for an even count). */
-export function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
 }
 
 /** Bytes under `path` as `du -sb` counts them (apparent sizes, directories included). */

@@ -30,8 +30,8 @@
 
 import { join } from "node:path";
 import { commandOutput, describeMachine, LZOP } from "./native.ts";
-import { duBytes, MB, median, parsePgBenchArgs, timed, withFilledCluster } from "./pg_data.ts";
-import { formatTable } from "./codec.ts";
+import { duBytes, parsePgBenchArgs, timed, withFilledCluster } from "./pg_data.ts";
+import { formatTable, MB, median } from "./report.ts";
 import { WAL_D_LAUNCHER } from "../../test/_pg/cluster.ts";
 
 const USAGE = "usage: deno task bench:restore [--size-mb N] [--runs N] [--major 13..18] " +

@@ -27,24 +27,23 @@ import { S3Client } from "@aws-sdk/client-s3";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { scanBenchArgs } from "./args.ts";
+import { median } from "./report.ts";
 import { EffectiveEnvironment } from "../../src/config/environment.ts";
 import { resolveConfig } from "../../src/config/resolve.ts";
 import { openStore } from "../../src/storage/mod.ts";
-import { S3RVER_KEY, s3rverUnavailable, startS3rver } from "../../test/storage/_s3rver.ts";
+import {
+  S3RVER_KEY,
+  s3rverEnv,
+  s3rverUnavailable,
+  startS3rver,
+} from "../../test/storage/_s3rver.ts";
 import { segmentBytes, walD } from "../../test/wal/_cli.ts";
 
 const USAGE = "usage: deno task bench:s3 [--size-mib N] [--runs N] [--json PATH]";
 const BUCKET = "wald-bench";
 
 function env(endpoint: string): Record<string, string> {
-  return {
-    WALE_S3_PREFIX: `s3://${BUCKET}/bench`,
-    WALE_S3_ENDPOINT: endpoint,
-    AWS_REGION: "us-east-1",
-    AWS_ACCESS_KEY_ID: S3RVER_KEY,
-    AWS_SECRET_ACCESS_KEY: S3RVER_KEY,
-    AWS_EC2_METADATA_DISABLED: "true",
-  };
+  return s3rverEnv(endpoint, `s3://${BUCKET}/bench`);
 }
 
 /** N bytes in 1 MiB chunks, generated as they are read. */
@@ -168,11 +167,6 @@ async function runChild(
   }).output();
   if (!out.success) throw new Error(`${mode} failed`);
   return JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!);
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
 }
 
 async function main(): Promise<void> {

@@ -26,6 +26,7 @@
 import { commandOutput, describeMachine, LZOP, type MachineInfo, probeLzop } from "./native.ts";
 import { scanBenchArgs } from "./args.ts";
 import { denoRunArguments } from "../../src/cli/reinvoke.ts";
+import { segmentName } from "../../src/layout/segment.ts";
 import { join } from "node:path";
 import {
   type Cluster,
@@ -37,7 +38,7 @@ import {
   waitForArchived,
   WAL_D_LAUNCHER,
 } from "../../test/_pg/cluster.ts";
-import { formatTable } from "./codec.ts";
+import { formatTable, MB, median, verdict } from "./report.ts";
 import { generateWalSegment, setUint64, WAL_SEGMENT_SIZE } from "./data.ts";
 
 /** wal-push latency target: median wal-push / median `lzop -1 -c SEG > DEST`. */
@@ -52,7 +53,6 @@ const WARMUPS = 3;
 const CATCHUP_POOL = 8;
 /** Size of a WAL page (XLOG_BLCKSZ). */
 const WAL_PAGE = 8192;
-const MB = 1e6;
 
 /* ------------------------------------------------------------------------------------------ */
 /* Types                                                                                      */
@@ -480,12 +480,6 @@ async function syncAll(): Promise<void> {
 /* Statistics                                                                                 */
 /* ------------------------------------------------------------------------------------------ */
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
-
 /** Nearest-rank percentile. */
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -505,12 +499,9 @@ function timingOf(samplesMs: number[]): Timing {
 /* WAL segments                                                                               */
 /* ------------------------------------------------------------------------------------------ */
 
-const hex8 = (n: number) => n.toString(16).toUpperCase().padStart(8, "0");
-
 /** The WAL file name of segment `segNo` (16 MiB segments) on `timeline`. */
-export function walFileName(timeline: number, segNo: number): string {
-  const perId = 0x1_0000_0000 / WAL_SEGMENT_SIZE;
-  return hex8(timeline) + hex8(Math.floor(segNo / perId)) + hex8(segNo % perId);
+function walFileName(timeline: number, segNo: number): string {
+  return segmentName(timeline, BigInt(segNo), WAL_SEGMENT_SIZE);
 }
 
 /** Timeline and segment number from the first page header of a 16 MiB segment. */
@@ -1081,7 +1072,6 @@ async function measureCatchUp(set: DataSet, context: CatchUpContext): Promise<Ca
 
 const ms = (n: number | null | undefined) => n === null || n === undefined ? "-" : n.toFixed(1);
 const times = (n: number | null) => n === null ? "-" : `${n.toFixed(2)}x`;
-const verdict = (ok: boolean | null) => ok === null ? "-" : ok ? "ok" : "MISS";
 
 const COMMAND_LABELS: Record<LatencyCommand, string> = {
   walPush: "scripts/wal-d wal-push pg_wal/SEG (store on disk)",

@@ -6,8 +6,8 @@ import { applyEnvOverlayToProcess, main, type RunnerDependencies } from "../../s
 import type { Invocation } from "../../src/cli/types.ts";
 import type { EnvDirOverlay } from "../../src/config/envdir.ts";
 import type { Logger } from "../../src/log/logger.ts";
+import { SPEC_TIME } from "../log/_capture.ts";
 
-const SPEC_TIME = Date.UTC(2018, 10, 5, 20, 21, 58) * 1000 + 171324;
 const STRUCTURED = "        STRUCTURED: time=2018-11-05T20:21:58.171324-00 pid=99\n";
 
 type Loaders = { [K in ConfiguredCommandName]?: CommandLoader<K> };

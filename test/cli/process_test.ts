@@ -1,9 +1,10 @@
 /** The exit-code / stdout / stderr contract, checked on real processes (mod.ts and scripts/wal-d). */
 import assert from "node:assert/strict";
 import { RUNTIME_PERMISSION_FLAGS } from "../../src/cli/reinvoke.ts";
+import { withSyslogServer } from "../log/_capture.ts";
+import { walDArgs } from "../wal/_cli.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
-const MOD = `${ROOT}mod.ts`;
 const LAUNCHER = `${ROOT}scripts/wal-d`;
 
 interface ProcessResult {
@@ -45,33 +46,7 @@ async function runProcess(
 
 /** `deno run` of mod.ts with the launcher's permissions. */
 function walD(args: string[], env: Record<string, string> = {}): Promise<ProcessResult> {
-  return runProcess(Deno.execPath(), [
-    "run",
-    "--quiet",
-    "--no-prompt",
-    "--allow-read",
-    "--allow-write",
-    "--allow-env",
-    "--allow-net",
-    "--allow-sys",
-    "--unstable-net",
-    MOD,
-    ...args,
-  ], env);
-}
-
-/** The next datagram, or a failure after `ms` (a hanging test would hide the problem). */
-async function receiveWithTimeout(server: Deno.DatagramConn, ms = 5000): Promise<string> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no datagram within ${ms} ms`)), ms);
-  });
-  try {
-    const [data] = await Promise.race([server.receive(), timeout]);
-    return new TextDecoder().decode(data);
-  } finally {
-    clearTimeout(timer);
-  }
+  return runProcess(Deno.execPath(), walDArgs(args), env);
 }
 
 function assertOneErrorLine(result: ProcessResult, code: number, pattern: RegExp): void {
@@ -189,10 +164,7 @@ Deno.test("process: scripts/wal-d runs version", async () => {
 });
 
 Deno.test("process: scripts/wal-d has what syslog needs, and secrets stay out of it", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "wal-d-process-syslog-" });
-  const socketPath = `${dir}/log.sock`;
-  const server = Deno.listenDatagram({ transport: "unixpacket", path: socketPath });
-  try {
+  await withSyslogServer(async (socketPath, received, dir) => {
     // An invalid query: one INFO line ("starting WAL-E"), then one ERROR with DETAIL and HINT.
     const result = await runProcess(LAUNCHER, ["backup-list", "nonsense"], {
       WALE_LOG_DESTINATION: "stderr,syslog",
@@ -208,15 +180,12 @@ Deno.test("process: scripts/wal-d has what syslog needs, and secrets stay out of
     assert.match(lines[3], /^wal_e\.main {3}ERROR {4}MSG: invalid backup query submitted$/);
     assert.match(lines[5], /^ {8}HINT: Give a backup name/);
     // local1 (17) * 8 + INFO (6) = 142; + ERROR (3) = 139. Each record is one datagram.
-    assert.equal(await receiveWithTimeout(server), `<142>${lines.slice(0, 3).join("\n")}\0`);
-    assert.equal(await receiveWithTimeout(server), `<139>${lines.slice(3, 7).join("\n")}\0`);
+    assert.equal(await received(), `<142>${lines.slice(0, 3).join("\n")}\0`);
+    assert.equal(await received(), `<139>${lines.slice(3, 7).join("\n")}\0`);
     assert.ok(!result.stderr.includes("syslog"), result.stderr);
     const leftovers = [...Deno.readDirSync(dir)].map((entry) => entry.name);
     assert.deepEqual(leftovers, ["log.sock"], "the client socket path was removed");
-  } finally {
-    server.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("process: scripts/wal-d falls back to npx deno@2.9.6 when deno is not on PATH", async () => {
@@ -228,25 +197,12 @@ Deno.test("process: scripts/wal-d falls back to npx deno@2.9.6 when deno is not 
     const result = await runProcess("/bin/bash", [LAUNCHER, "wal-push", "%p"], { PATH: bin });
     assert.equal(result.stderr, "");
     assert.equal(result.code, 0);
+    // The arguments wal-d restarts itself with (src/cli/reinvoke.ts), after npx's.
     assert.deepEqual(result.stdout.trimEnd().split("\n"), [
       "npx",
       "-y",
       "deno@2.9.6",
-      "run",
-      "--quiet",
-      "--no-prompt",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      "--allow-net",
-      "--allow-sys",
-      "--allow-run",
-      "--unstable-net",
-      "--config",
-      `${ROOT}deno.json`,
-      `${ROOT}mod.ts`,
-      "wal-push",
-      "%p",
+      ...walDArgs(["wal-push", "%p"]),
     ]);
   } finally {
     await Deno.remove(bin, { recursive: true });

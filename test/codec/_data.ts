@@ -1,7 +1,6 @@
-import { concatBytes } from "../../src/io/bytes.ts";
+/** Deterministic test data for the codec tests, and reading streams whole. */
 
-export { concatBytes };
-/** Deterministic test data for the codec tests. */
+export { concatBytes } from "../../src/io/bytes.ts";
 
 /** A seeded 32-bit PRNG (mulberry32): the same seed gives the same bytes on every run. */
 export function prng(seed: number): () => number {
@@ -102,13 +101,15 @@ export function* randomChunks(
   }
 }
 
+/** Every byte of a stream, in one array (the stream's error, unchanged, if it fails). */
+export async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
 /** Runs bytes through a TransformStream, feeding them in the given chunks. */
-export async function throughStream(
+export function throughStream(
   chunks: Iterable<Uint8Array>,
   transform: TransformStream<Uint8Array, Uint8Array>,
 ): Promise<Uint8Array> {
-  const source = ReadableStream.from(chunks);
-  const parts: Uint8Array[] = [];
-  for await (const part of source.pipeThrough(transform)) parts.push(part);
-  return concatBytes(parts);
+  return readAll(ReadableStream.from(chunks).pipeThrough(transform));
 }

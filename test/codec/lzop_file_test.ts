@@ -2,13 +2,7 @@ import assert from "node:assert/strict";
 import { lzopFileReadable, openLzopFileReadable } from "../../src/codec/lzop_file.ts";
 import { decompressLzop, LzopDecoder, LzopEncoder } from "../../src/codec/lzop.ts";
 import { LZO_BLOCK_MAX } from "../../src/codec/lzo.ts";
-import { concatBytes, walLikeBytes } from "./_data.ts";
-
-async function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of stream) chunks.push(chunk);
-  return concatBytes(chunks);
-}
+import { concatBytes, readAll, walLikeBytes } from "./_data.ts";
 
 Deno.test("lzop file: compresses files of every size around the block size to their exact bytes", async () => {
   const dir = await Deno.makeTempDir({ prefix: "wald-lzopfile-" });
@@ -20,7 +14,7 @@ Deno.test("lzop file: compresses files of every size around the block size to th
       await Deno.writeFile(path, data, { mode: 0o600 });
       const mtime = new Date(1_700_000_000_000);
       await Deno.utime(path, mtime, mtime);
-      const compressed = await collect(openLzopFileReadable(path));
+      const compressed = await readAll(openLzopFileReadable(path));
       const decoder = new LzopDecoder();
       const out = concatBytes(decoder.push(compressed));
       decoder.finish();
@@ -40,13 +34,13 @@ Deno.test("lzop file: same bytes as the push encoder, and reads from the current
     const data = walLikeBytes(LZO_BLOCK_MAX * 2 + 5);
     await Deno.writeFile(`${dir}/f`, data);
     const options = { mode: 0o100644, mtimeSeconds: 42 };
-    const viaFile = await collect(lzopFileReadable(await Deno.open(`${dir}/f`), options));
+    const viaFile = await readAll(lzopFileReadable(await Deno.open(`${dir}/f`), options));
     const encoder = new LzopEncoder(options);
     const viaPush = concatBytes([...encoder.push(data), ...encoder.finish()]);
     assert.deepEqual(viaFile, viaPush);
     const file = await Deno.open(`${dir}/f`);
     await file.seek(100, Deno.SeekMode.Start);
-    assert.deepEqual(decompressLzop(await collect(lzopFileReadable(file))), data.subarray(100));
+    assert.deepEqual(decompressLzop(await readAll(lzopFileReadable(file))), data.subarray(100));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -61,7 +55,7 @@ Deno.test("lzop file: pushBlock refuses to mix with buffered push data", () => {
 
 Deno.test("lzop file: a missing file errors the stream", async () => {
   await assert.rejects(
-    collect(openLzopFileReadable("/nonexistent/wal-d/segment")),
+    readAll(openLzopFileReadable("/nonexistent/wal-d/segment")),
     Deno.errors.NotFound,
   );
 });

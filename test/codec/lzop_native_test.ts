@@ -2,7 +2,14 @@
 import assert from "node:assert/strict";
 import { compressLzop, decompressLzop, LzopCompressStream } from "../../src/codec/lzop.ts";
 import { LZO_BLOCK_MAX } from "../../src/codec/lzo.ts";
-import { concatBytes, randomBytes, sha256Hex, textBytes, walLikeBytes } from "./_data.ts";
+import {
+  concatBytes,
+  randomBytes,
+  sha256Hex,
+  textBytes,
+  throughStream,
+  walLikeBytes,
+} from "./_data.ts";
 
 function findLzop(): string | undefined {
   for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
@@ -64,11 +71,8 @@ Deno.test({
       }
       // The streaming writer's output, too.
       const data = walLikeBytes(2 * 1024 * 1024 + 5);
-      const parts: Uint8Array[] = [];
-      for await (const part of ReadableStream.from([data]).pipeThrough(new LzopCompressStream())) {
-        parts.push(part);
-      }
-      assert.deepEqual(await run(["-dc"], concatBytes(parts)), data);
+      const ours = await throughStream([data], new LzopCompressStream());
+      assert.deepEqual(await run(["-dc"], ours), data);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

@@ -2,13 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { decompressLzop } from "../../src/codec/lzop.ts";
 import { LzopCompressionPool } from "../../src/codec/lzop_pool.ts";
-import { concatBytes, walLikeBytes } from "./_data.ts";
-
-async function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of stream) chunks.push(chunk);
-  return concatBytes(chunks);
-}
+import { readAll, walLikeBytes } from "./_data.ts";
 
 Deno.test("lzop pool: many files at once on the main thread and workers, each exact", async () => {
   const dir = await Deno.makeTempDir({ prefix: "wald-pool-" });
@@ -21,10 +15,10 @@ Deno.test("lzop pool: many files at once on the main thread and workers, each ex
       await Deno.writeFile(path, data, { mode: 0o600 });
       files.push({ path, data });
     }
-    const outputs = await Promise.all(files.map((f) => collect(pool.compressFile(f.path))));
+    const outputs = await Promise.all(files.map((f) => readAll(pool.compressFile(f.path))));
     outputs.forEach((out, i) => assert.deepEqual(decompressLzop(out), files[i].data, `file ${i}`));
     // Same bytes whichever executor compressed it (the header records mode and mtime).
-    const again = await collect(pool.compressFile(files[3].path));
+    const again = await readAll(pool.compressFile(files[3].path));
     assert.deepEqual(again, outputs[3]);
   } finally {
     pool.close();
@@ -41,7 +35,7 @@ Deno.test("lzop pool: errors keep their class, and cancelled streams free their 
     // Occupy the main thread's executor, so the next files go to the worker.
     const first = pool.compressFile(big).getReader();
     await first.read();
-    await assert.rejects(collect(pool.compressFile(join(dir, "missing"))), Deno.errors.NotFound);
+    await assert.rejects(readAll(pool.compressFile(join(dir, "missing"))), Deno.errors.NotFound);
     const onWorker = pool.compressFile(big).getReader();
     assert.equal((await onWorker.read()).done, false);
     await onWorker.cancel();
@@ -50,8 +44,8 @@ Deno.test("lzop pool: errors keep their class, and cancelled streams free their 
     const small = join(dir, "small");
     await Deno.writeFile(small, new Uint8Array(1000));
     const outs = await Promise.all([
-      collect(pool.compressFile(small)),
-      collect(pool.compressFile(small)),
+      readAll(pool.compressFile(small)),
+      readAll(pool.compressFile(small)),
     ]);
     for (const out of outs) assert.deepEqual(decompressLzop(out), new Uint8Array(1000));
   } finally {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   adler32Small,
   compressLzop,
+  crc32Small,
   decompressLzop,
   encodeLzopHeader,
   LzopCompressStream,
@@ -268,17 +269,8 @@ function withCompressedChecksums(stream: Uint8Array): Uint8Array {
   bview.setUint32(4, clen);
   bview.setUint32(8, view.getUint32(46));
   bview.setUint32(12, adler32Small(data));
-  bview.setUint32(16, crc32OfBytes(data));
+  bview.setUint32(16, crc32Small(data));
   return concatBytes([header, blockHeader, data, new Uint8Array(4)]);
-}
-
-function crc32OfBytes(data: Uint8Array): number {
-  let c = 0xffffffff;
-  for (const byte of data) {
-    c ^= byte;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  }
-  return ~c >>> 0;
 }
 
 Deno.test("lzop: rejects oversized and inconsistent block lengths", () => {

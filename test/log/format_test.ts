@@ -7,9 +7,7 @@ import {
   formatUtcMicros,
   type LogRecord,
 } from "../../src/log/format.ts";
-
-// 2018-11-05T20:21:58.171324 UTC, the time of the example in spec §10.
-const SPEC_TIME = Date.UTC(2018, 10, 5, 20, 21, 58) * 1000 + 171324;
+import { SPEC_TIME } from "./_capture.ts";
 
 Deno.test("format: UTC time with microseconds", () => {
   assert.equal(formatUtcMicros(SPEC_TIME), "2018-11-05T20:21:58.171324");

@@ -1,19 +1,7 @@
 import assert from "node:assert/strict";
 import type { LogSettings } from "../../src/config/types.ts";
 import { createLogger } from "../../src/log/logger.ts";
-
-const SPEC_TIME = Date.UTC(2018, 10, 5, 20, 21, 58) * 1000 + 171324;
-
-function settings(overrides: Partial<LogSettings> = {}): LogSettings {
-  return {
-    level: "INFO",
-    format: "text",
-    destinations: ["stderr"],
-    syslogFacility: "user",
-    syslogSocketOverride: null,
-    ...overrides,
-  };
-}
+import { logSettings, SPEC_TIME } from "./_capture.ts";
 
 async function capture(
   overrides: Partial<LogSettings>,
@@ -22,7 +10,7 @@ async function capture(
 ): Promise<string> {
   let output = "";
   const log = await createLogger({
-    settings: settings(overrides),
+    settings: logSettings(overrides),
     clock: () => SPEC_TIME,
     pid: 77,
     writeStderr: (text) => output += text,
@@ -64,7 +52,7 @@ Deno.test("logger: INFO root level hides DEBUG; --terse (WARNING) hides INFO too
     "CRITICAL",
   ]);
   const log = await createLogger({
-    settings: settings({ level: "WARNING" }),
+    settings: logSettings({ level: "WARNING" }),
     writeStderr: () => {},
   });
   assert.equal(log.isEnabledFor("INFO"), false);

@@ -2,45 +2,10 @@ import assert from "node:assert/strict";
 import type { LogSettings } from "../../src/config/types.ts";
 import { createLogger, findSyslogSocket } from "../../src/log/logger.ts";
 import { syslogFacilityCode, syslogPriority } from "../../src/log/syslog.ts";
-
-const SPEC_TIME = Date.UTC(2018, 10, 5, 20, 21, 58) * 1000 + 171324;
-const decoder = new TextDecoder();
+import { logSettings, SPEC_TIME, withSyslogServer } from "./_capture.ts";
 
 function syslogSettings(socket: string, overrides: Partial<LogSettings> = {}): LogSettings {
-  return {
-    level: "INFO",
-    format: "text",
-    destinations: ["syslog"],
-    syslogFacility: "user",
-    syslogSocketOverride: socket,
-    ...overrides,
-  };
-}
-
-/** A unix datagram "syslog daemon" in a temp dir. */
-async function withSyslogServer(
-  body: (socketPath: string, received: () => Promise<string>, tmpDir: string) => Promise<void>,
-): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "wal-d-syslog-test-" });
-  const socketPath = `${dir}/log.sock`;
-  const server = Deno.listenDatagram({ transport: "unixpacket", path: socketPath });
-  try {
-    const received = async () => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error("no datagram within 5 s")), 5000);
-      });
-      try {
-        return decoder.decode((await Promise.race([server.receive(), timeout]))[0]);
-      } finally {
-        clearTimeout(timer);
-      }
-    };
-    await body(socketPath, received, dir);
-  } finally {
-    server.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  return logSettings({ destinations: ["syslog"], syslogSocketOverride: socket, ...overrides });
 }
 
 Deno.test("syslog: each record is one datagram <PRI> + formatted text + NUL", async () => {

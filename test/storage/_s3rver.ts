@@ -15,6 +15,21 @@ const S3RVER_BIN = `${root}node_modules/s3rver/bin/s3rver.js`;
 /** s3rver's default credentials. */
 export const S3RVER_KEY = "S3RVER";
 
+/**
+ * wal-d's environment for the store `prefix` (`s3://bucket/path`) behind `endpoint`
+ * (`WALE_S3_ENDPOINT`), with s3rver's credentials.
+ */
+export function s3rverEnv(endpoint: string, prefix: string): Record<string, string> {
+  return {
+    WALE_S3_PREFIX: prefix,
+    WALE_S3_ENDPOINT: endpoint,
+    AWS_REGION: "us-east-1",
+    AWS_ACCESS_KEY_ID: S3RVER_KEY,
+    AWS_SECRET_ACCESS_KEY: S3RVER_KEY,
+    AWS_EC2_METADATA_DISABLED: "true",
+  };
+}
+
 /** Why s3rver cannot run here, or `null` when it can. */
 export async function s3rverUnavailable(): Promise<string | null> {
   try {

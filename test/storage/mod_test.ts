@@ -10,15 +10,12 @@ import {
   storagePolicyFromConfig,
 } from "../../src/storage/mod.ts";
 import { DEFAULT_MAX_ATTEMPTS } from "../../src/storage/policy.ts";
+import { readAll } from "../codec/_data.ts";
 
 const NO_OPTIONS: ConfigOptions = { awsInstanceProfile: false, terse: false };
 
 function config(vars: Record<string, string>): Config {
   return resolveConfig(NO_OPTIONS, new EffectiveEnvironment(vars));
-}
-
-async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
 Deno.test("openStore: a file prefix opens the file store behind the policy", async () => {

@@ -21,6 +21,7 @@ import {
   type PutOptions,
   StorageError,
 } from "../../src/storage/types.ts";
+import { readAll } from "../codec/_data.ts";
 import { captureLogger } from "../log/_capture.ts";
 
 /** Time passes only when the policy sleeps; timers are real (tests use short timeouts). */
@@ -102,10 +103,6 @@ class ScriptedStore implements ObjectStore {
 const reset = (): never => {
   throw new Deno.errors.ConnectionReset("connection reset by peer");
 };
-
-async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  return new Uint8Array(await new Response(stream).arrayBuffer());
-}
 
 function streamOf(...chunks: Uint8Array[]): ReadableStream<Uint8Array> {
   return new ReadableStream({

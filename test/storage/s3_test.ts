@@ -9,8 +9,9 @@ import { parseS3Endpoint, resolveS3Settings } from "../../src/storage/s3_config.
 import { s3Error, S3Store } from "../../src/storage/s3.ts";
 import { S3ServiceException } from "@aws-sdk/client-s3";
 import { type ObjectStore, StorageError } from "../../src/storage/types.ts";
-import { S3RVER_KEY, s3rverUnavailable, startS3rver } from "./_s3rver.ts";
+import { s3rverEnv, s3rverUnavailable, startS3rver } from "./_s3rver.ts";
 import { segmentBytes, walD } from "../wal/_cli.ts";
+import { readAll, sha256Hex } from "../codec/_data.ts";
 
 Deno.env.set("AWS_EC2_METADATA_DISABLED", "true");
 
@@ -24,14 +25,7 @@ function config(vars: Record<string, string>): Config {
 }
 
 function s3Env(endpoint: string, prefix = "s3://wald-test/some/prefix"): Record<string, string> {
-  return {
-    WALE_S3_PREFIX: prefix,
-    WALE_S3_ENDPOINT: endpoint,
-    AWS_REGION: "us-east-1",
-    AWS_ACCESS_KEY_ID: S3RVER_KEY,
-    AWS_SECRET_ACCESS_KEY: S3RVER_KEY,
-    AWS_EC2_METADATA_DISABLED: "true",
-  };
+  return s3rverEnv(endpoint, prefix);
 }
 
 const FAST: Partial<StoragePolicy> = {
@@ -43,18 +37,9 @@ const FAST: Partial<StoragePolicy> = {
   backoffCapMs: 50,
 };
 
-async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  return new Uint8Array(await new Response(stream).arrayBuffer());
-}
-
 async function getBytes(store: ObjectStore, key: string): Promise<Uint8Array | null> {
   const stream = await store.get(key);
   return stream === null ? null : await readAll(stream);
-}
-
-async function sha256(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** A deterministic stream of `size` bytes in 1 MiB chunks, never held whole. */
@@ -402,7 +387,7 @@ Deno.test({
 
       await t.step("a 20 MiB stream goes up in parts and comes back intact", async () => {
         const size = 20 * 1024 * 1024 + 12345;
-        const expected = await sha256(await readAll(patternStream(size)));
+        const expected = await sha256Hex(await readAll(patternStream(size)));
         const cfg = config(env);
         const direct = new S3Store(resolveS3Settings(cfg, cfg.prefix!));
         const commands = spyCommands(direct);
@@ -418,13 +403,13 @@ Deno.test({
         assert.equal(head?.size, size);
         const back = await getBytes(store, "basebackups_005/big/part_00000000.tar.lzo");
         assert.equal(back?.length, size);
-        assert.equal(await sha256(back!), expected);
+        assert.equal(await sha256Hex(back!), expected);
         await store.delete(["basebackups_005/big/part_00000000.tar.lzo"]);
       });
 
       await t.step("a 50 MiB stream of distinct data: parts in order, bytes intact", async () => {
         const size = 50 * 1024 * 1024 + 777;
-        const expected = await sha256(await readAll(distinctStream(size)));
+        const expected = await sha256Hex(await readAll(distinctStream(size)));
         const cfg = config(env);
         const direct = new S3Store(resolveS3Settings(cfg, cfg.prefix!));
         const parts: [number, number][] = [];
@@ -460,7 +445,7 @@ Deno.test({
         assert.deepEqual(completed, [1, 2, 3, 4, 5, 6, 7]);
         const back = await getBytes(store, key);
         assert.equal(back?.length, size);
-        assert.equal(await sha256(back!), expected);
+        assert.equal(await sha256Hex(back!), expected);
         await store.delete([key]);
       });
 
@@ -494,8 +479,8 @@ Deno.test({
             const back = await getBytes(store, key);
             assert.equal(back?.length, size, `${size}: length`);
             assert.equal(
-              await sha256(back!),
-              await sha256(await readAll(distinctStream(size))),
+              await sha256Hex(back!),
+              await sha256Hex(await readAll(distinctStream(size))),
               `${size}: bytes`,
             );
             await store.delete([key]);
@@ -700,7 +685,10 @@ Deno.test({
       });
       assert.equal(fetched.code, 0, fetched.stderr);
       assert.doesNotMatch(fetched.stderr, /AWS_REGION/, "no warning with the endpoint alone");
-      assert.equal(await sha256(await Deno.readFile(`${dir}/restored`)), await sha256(segment));
+      assert.equal(
+        await sha256Hex(await Deno.readFile(`${dir}/restored`)),
+        await sha256Hex(segment),
+      );
 
       const absent = await walD(
         ["wal-fetch", "000000010000000000000009", `${dir}/absent`],

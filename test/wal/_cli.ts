@@ -12,13 +12,18 @@ export interface CliResult {
   stderr: string;
 }
 
+/** Arguments of Deno for `wal-d ...args`: `run <launcher flags> mod.ts ...args`, as scripts/wal-d. */
+export function walDArgs(args: string[]): string[] {
+  return [...denoRunArguments(join(root, "deno.json")), join(root, "mod.ts"), ...args];
+}
+
 /** Runs `deno run <launcher flags> mod.ts ...args` with the given environment and cwd. */
 export async function walD(
   args: string[],
   options: { env?: Record<string, string>; cwd?: string } = {},
 ): Promise<CliResult> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: [...denoRunArguments(join(root, "deno.json")), join(root, "mod.ts"), ...args],
+    args: walDArgs(args),
     cwd: options.cwd,
     env: { WALE_LOG_DESTINATION: "stderr", NO_COLOR: "1", ...options.env },
     stdout: "piped",

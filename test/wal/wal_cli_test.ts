@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { compressLzop, decompressLzop } from "../../src/codec/lzop.ts";
 import { randomBytes, sha256Hex } from "../codec/_data.ts";
-import { scratch, segmentBytes, walD } from "./_cli.ts";
+import { scratch, segmentBytes, walD, walDArgs } from "./_cli.ts";
 
 const SEG1 = "000000010000000000000001";
 const SEG2 = "000000010000000000000002";
@@ -299,17 +299,7 @@ Deno.test("wal-fetch: a process killed midway leaves no destination file", async
     let killedMidway = false;
     for (let attempt = 0; attempt < 5 && !killedMidway; attempt++) {
       const child = new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "-A",
-          "--unstable-net",
-          new URL("../../mod.ts", import.meta.url).pathname,
-          "wal-fetch",
-          "-p",
-          "0",
-          SEG1,
-          "pg_wal/RECOVERYXLOG",
-        ],
+        args: walDArgs(["wal-fetch", "-p", "0", SEG1, "pg_wal/RECOVERYXLOG"]),
         cwd: s.pgdata,
         env: { ...s.env, WALE_LOG_DESTINATION: "stderr" },
         stdout: "null",

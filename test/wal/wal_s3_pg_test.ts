@@ -8,7 +8,8 @@ import { resolveConfig } from "../../src/config/resolve.ts";
 import { openStore } from "../../src/storage/mod.ts";
 import { ignoreUnlessPg } from "../_pg/cluster.ts";
 import { archiveAndRecover } from "./_cycle.ts";
-import { S3RVER_KEY, s3rverUnavailable, startS3rver } from "../storage/_s3rver.ts";
+import { s3rverEnv, s3rverUnavailable, startS3rver } from "../storage/_s3rver.ts";
+import { readAll } from "../codec/_data.ts";
 
 const NAME = "PostgreSQL 17 (1 MiB segments): archive to S3 (s3rver) with wal-push, restore a " +
   "cold copy with wal-fetch from S3, same rows";
@@ -24,12 +25,7 @@ Deno.test({
   async fn() {
     const server = await startS3rver(["wald-pg"]);
     const env = {
-      WALE_S3_PREFIX: "s3://wald-pg/cluster17",
-      WALE_S3_ENDPOINT: server.endpoint,
-      AWS_REGION: "us-east-1",
-      AWS_ACCESS_KEY_ID: S3RVER_KEY,
-      AWS_SECRET_ACCESS_KEY: S3RVER_KEY,
-      AWS_EC2_METADATA_DISABLED: "true",
+      ...s3rverEnv(server.endpoint, "s3://wald-pg/cluster17"),
       WALE_LOG_DESTINATION: "stderr",
     };
     try {
@@ -48,8 +44,7 @@ Deno.test({
           const last = segments[segments.length - 1];
           const object = await store.get(`wal_005/${last}.lzo`);
           assert.ok(object !== null, `${last} is in the bucket`);
-          const bytes = new Uint8Array(await new Response(object).arrayBuffer());
-          assert.equal(decompressLzop(bytes).length, 1024 * 1024);
+          assert.equal(decompressLzop(await readAll(object)).length, 1024 * 1024);
         },
       });
       assert.match(log, /action=wal-fetch .*key=s3:\/\/wald-pg\/cluster17\/wal_005\//);
