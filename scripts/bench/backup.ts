@@ -7,13 +7,14 @@
  * 1. A cluster from npm (the test harness) is filled with N MB (default 800) of table data like a
  *    pgbench database's (integers, md5 text, some repetition), then checkpointed; it stays
  *    running, since backup-push works on a live server.
- * 2. Each round (the task runs with --allow-all: Deno reads /proc/<pid> only with it), on the same disk, in alternating order: the floor (GNU tar piped into `lzop -1`,
- *    two processes, so two cores) and `scripts/wal-d backup-push PGDATA` into a fresh store, with
- *    its peak RSS (VmHWM of /proc/<pid>/status, polled every 20 ms; compression workers are
- *    threads of the same process, so they are included).
+ * 2. Each round (the task runs with --allow-all: Deno reads /proc/<pid> only with it), on the
+ *    same disk, in alternating order: the floor (GNU tar piped into `lzop -1`, two processes, so
+ *    two cores) and `scripts/wal-d backup-push PGDATA` into a fresh store, with its peak RSS
+ *    (VmHWM of /proc/<pid>/status, polled every 20 ms; compression workers are threads of the
+ *    same process, so they are included).
  * 3. MB/s = bytes of the data directory outside pg_wal (as `du` counts them; neither side archives
- *    pg_wal's contents) / wall seconds, for both. Target:
- *    wal-d ≥ 0.9× the floor's MB/s, peak RSS ≤ 128 MiB.
+ *    pg_wal's contents) / wall seconds, for both. Target: wal-d ≥ 0.9× the floor's MB/s, peak
+ *    RSS ≤ 128 MiB.
  *
  * @module
  */

@@ -220,7 +220,7 @@ async function main(): Promise<void> {
       [
         "floor (lzop -dc | tar -x)",
         floor.toFixed(0),
-        (ours / floor).toFixed(2) + "x",
+        ratio.toFixed(2) + "x",
         `≥ ${SPEED_TARGET}x`,
       ],
       ["floor, then sync", floorSync.toFixed(0), (ours / floorSync).toFixed(2) + "x", ""],

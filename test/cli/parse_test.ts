@@ -38,6 +38,22 @@ const DEFAULT_GLOBALS: GlobalOptions = {
   logFormat: undefined,
 };
 
+/** The globals of the two "every global option" tests, the first's values. */
+const EVERY_GLOBAL: GlobalOptions = {
+  awsAccessKeyId: "AKID",
+  awsInstanceProfile: false,
+  gsAccessKeyId: "GSID",
+  wabsAccountName: "acct",
+  s3Prefix: "s3://b/p",
+  wabsPrefix: "wabs://c/p",
+  gsPrefix: "gs://b/p",
+  filePrefix: "file:///x",
+  gpgKeyId: "KEY",
+  terse: true,
+  envDir: "/etc/wal-d.d",
+  logFormat: "json",
+};
+
 Deno.test("parse: version with no options gives default globals", () => {
   assert.deepEqual(run(["version"]), {
     selection: { command: "version", args: {} },
@@ -70,20 +86,7 @@ Deno.test("parse: every global option before the subcommand", () => {
     "json",
     "version",
   ]);
-  assert.deepEqual(globals, {
-    awsAccessKeyId: "AKID",
-    awsInstanceProfile: false,
-    gsAccessKeyId: "GSID",
-    wabsAccountName: "acct",
-    s3Prefix: "s3://b/p",
-    wabsPrefix: "wabs://c/p",
-    gsPrefix: "gs://b/p",
-    filePrefix: "file:///x",
-    gpgKeyId: "KEY",
-    terse: true,
-    envDir: "/etc/wal-d.d",
-    logFormat: "json",
-  });
+  assert.deepEqual(globals, EVERY_GLOBAL);
 });
 
 Deno.test("parse: every global option after the subcommand, in --flag=value form", () => {
@@ -107,16 +110,8 @@ Deno.test("parse: every global option after the subcommand, in --flag=value form
     args: { walSegment: "pg_wal/000000010000000000000001", poolSize: 8, markDone: false },
   });
   assert.deepEqual(globals, {
-    awsAccessKeyId: "AKID",
-    awsInstanceProfile: false,
-    gsAccessKeyId: "GSID",
-    wabsAccountName: "acct",
-    s3Prefix: "s3://b/p",
-    wabsPrefix: "wabs://c/p",
-    gsPrefix: "gs://b/p",
+    ...EVERY_GLOBAL,
     filePrefix: "file:///x?a=b",
-    gpgKeyId: "KEY",
-    terse: true,
     envDir: "/e",
     logFormat: "text",
   });

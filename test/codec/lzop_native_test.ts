@@ -92,11 +92,7 @@ Deno.test({
         const variants: string[][] = [
           ["-1", "-c", file],
           ["-9", "-c", file],
-          [
-            "--crc32",
-            "-c",
-            file,
-          ],
+          ["--crc32", "-c", file],
           ["-c", file],
           ["-c", "--no-name", file],
         ];

@@ -22,6 +22,7 @@ import {
   StorageError,
 } from "../../src/storage/types.ts";
 import { readAll } from "../codec/_data.ts";
+import type { Logger } from "../../src/log/logger.ts";
 import { captureLogger } from "../log/_capture.ts";
 
 /** Time passes only when the policy sleeps; timers are real (tests use short timeouts). */
@@ -46,8 +47,16 @@ class FakeRuntime implements PolicyRuntime {
   }
 }
 
-function policy(overrides: Partial<StoragePolicy> = {}): StoragePolicy {
-  return { ...DEFAULT_STORAGE_POLICY, ...overrides };
+/**
+ * A scripted store behind the policy (`overrides` on the defaults), on a fake clock whose
+ * random() is `random`; each test scripts the store's steps.
+ */
+function scripted(overrides: Partial<StoragePolicy> = {}, random = 0.5, log?: Logger) {
+  const runtime = new FakeRuntime();
+  runtime.randomValue = random;
+  const store = new ScriptedStore();
+  const policy = { ...DEFAULT_STORAGE_POLICY, ...overrides };
+  return { runtime, store, wrapped: withPolicy(store, policy, log, runtime) };
 }
 
 type Step<T> = () => T | Promise<T>;
@@ -123,11 +132,9 @@ function consumeThen(store: ScriptedStore, fail?: () => never) {
 }
 
 Deno.test("policy: transient failures are retried up to maxAttempts with full-jitter backoff", async () => {
-  const runtime = new FakeRuntime();
-  const store = new ScriptedStore();
-  store.headSteps = [reset];
   const { log, text: lines } = await captureLogger();
-  const wrapped = withPolicy(store, policy({ maxAttempts: 4 }), log, runtime);
+  const { runtime, store, wrapped } = scripted({ maxAttempts: 4 }, 0.5, log);
+  store.headSteps = [reset];
   const error = await wrapped.head("wal_005/x.lzo").then(() => null, (e) => e);
   assert.ok(error instanceof StorageError);
   assert.equal(error.kind, "transient");
@@ -149,29 +156,23 @@ Deno.test("policy: transient failures are retried up to maxAttempts with full-ji
 });
 
 Deno.test("policy: the backoff ceiling doubles up to the cap", async () => {
-  const runtime = new FakeRuntime();
-  runtime.randomValue = 0.999;
-  const store = new ScriptedStore();
+  const { runtime, store, wrapped } = scripted({
+    maxAttempts: 9,
+    backoffBaseMs: 100,
+    backoffCapMs: 1000,
+  }, 0.999);
   store.listSteps = [reset];
-  const wrapped = withPolicy(
-    store,
-    policy({ maxAttempts: 9, backoffBaseMs: 100, backoffCapMs: 1000 }),
-    undefined,
-    runtime,
-  );
   await assert.rejects(wrapped.list("wal_005/"), StorageError);
   const ceilings = runtime.sleeps.map((ms) => Math.round(ms / 0.999));
   assert.deepEqual(ceilings, [100, 200, 400, 800, 1000, 1000, 1000, 1000]);
 });
 
 Deno.test("policy: a call that succeeds after transient failures returns its value", async () => {
-  const runtime = new FakeRuntime();
-  const store = new ScriptedStore();
+  const { runtime, store, wrapped } = scripted();
   const info = { key: "k", size: 3, lastModified: new Date(0) };
   store.headSteps = [reset, () => {
     throw new Deno.errors.TimedOut("timed out");
   }, () => info];
-  const wrapped = withPolicy(store, policy(), undefined, runtime);
   assert.equal(await wrapped.head("k"), info);
   assert.equal(store.count("head"), 3);
   assert.equal(runtime.sleeps.length, 2);
@@ -195,12 +196,10 @@ Deno.test("policy: permanent, corrupt and unknown failures are never retried", a
     [new Error("a bug"), (e) => assert.equal((e as Error).message, "a bug")],
   ];
   for (const [thrown, check] of cases) {
-    const runtime = new FakeRuntime();
-    const store = new ScriptedStore();
+    const { runtime, store, wrapped } = scripted();
     store.getSteps = [() => {
       throw thrown;
     }];
-    const wrapped = withPolicy(store, policy(), undefined, runtime);
     const error = await wrapped.get("k").then(() => null, (e) => e);
     if (thrown instanceof StorageError || !(thrown instanceof Deno.errors.PermissionDenied)) {
       assert.equal(error, thrown, "passed on unchanged");
@@ -212,10 +211,8 @@ Deno.test("policy: permanent, corrupt and unknown failures are never retried", a
 });
 
 Deno.test("policy: maxAttempts 1 (WALE_RETRIES=1) makes exactly one attempt", async () => {
-  const runtime = new FakeRuntime();
-  const store = new ScriptedStore();
+  const { runtime, store, wrapped } = scripted({ maxAttempts: 1 });
   store.deleteSteps = [reset];
-  const wrapped = withPolicy(store, policy({ maxAttempts: 1 }), undefined, runtime);
   await assert.rejects(wrapped.delete(["a", "b"]), (error: unknown) => {
     assert.ok(error instanceof StorageError);
     assert.equal(error.kind, "transient");
@@ -229,20 +226,15 @@ Deno.test("policy: maxAttempts 1 (WALE_RETRIES=1) makes exactly one attempt", as
 
 Deno.test("policy: maxAttempts ≤ 0 retries until the time budget is spent, not forever", async () => {
   for (const maxAttempts of [0, -1]) {
-    const runtime = new FakeRuntime();
-    runtime.randomValue = 0.999;
-    const store = new ScriptedStore();
+    const budgetMs = 10_000;
+    const { runtime, store, wrapped } = scripted(
+      { maxAttempts, budgetMs, backoffBaseMs: 100, backoffCapMs: 1000 },
+      0.999,
+    );
     store.headSteps = [() => {
       runtime.time += 50; // each attempt takes 50 ms
       return reset();
     }];
-    const budgetMs = 10_000;
-    const wrapped = withPolicy(
-      store,
-      policy({ maxAttempts, budgetMs, backoffBaseMs: 100, backoffCapMs: 1000 }),
-      undefined,
-      runtime,
-    );
     const error = await wrapped.head("k").then(() => null, (e) => e);
     assert.ok(error instanceof StorageError);
     assert.equal(error.kind, "transient");
@@ -255,31 +247,16 @@ Deno.test("policy: maxAttempts ≤ 0 retries until the time budget is spent, not
 });
 
 Deno.test("policy: the budget also bounds an explicit large attempt count", async () => {
-  const runtime = new FakeRuntime();
-  runtime.randomValue = 0.999;
-  const store = new ScriptedStore();
+  const { runtime, store, wrapped } = scripted({ maxAttempts: 100, budgetMs: 60_000 }, 0.999);
   store.headSteps = [reset];
-  const wrapped = withPolicy(
-    store,
-    policy({ maxAttempts: 100, budgetMs: 60_000 }),
-    undefined,
-    runtime,
-  );
   await assert.rejects(wrapped.head("k"), /time budget of 60 s/);
   assert.ok(store.count("head") < 100);
   assert.ok(runtime.time < 60_000);
 });
 
 Deno.test("policy: a deadline aborts a call that never answers, and it is retried", async () => {
-  const runtime = new FakeRuntime();
-  const store = new ScriptedStore();
+  const { store, wrapped } = scripted({ maxAttempts: 2, callTimeoutMs: 20 });
   store.headSteps = [() => new Promise<never>(() => {})];
-  const wrapped = withPolicy(
-    store,
-    policy({ maxAttempts: 2, callTimeoutMs: 20 }),
-    undefined,
-    runtime,
-  );
   const started = performance.now();
   const error = await wrapped.head("wal_005/x.lzo").then(() => null, (e) => e);
   const elapsed = performance.now() - started;
@@ -295,37 +272,24 @@ Deno.test("policy: a deadline aborts a call that never answers, and it is retrie
 
 Deno.test("policy: deadlines cover list, delete and get until the stream opens", async () => {
   const hang = () => new Promise<never>(() => {});
-  const store = new ScriptedStore();
+  const { store, wrapped } = scripted({ maxAttempts: 1, callTimeoutMs: 10 });
   store.listSteps = [hang];
   store.deleteSteps = [hang];
   store.getSteps = [hang];
-  const wrapped = withPolicy(
-    store,
-    policy({ maxAttempts: 1, callTimeoutMs: 10 }),
-    undefined,
-    new FakeRuntime(),
-  );
   await assert.rejects(wrapped.list(""), /list "test:\/\/bucket\/" timed out/);
   await assert.rejects(wrapped.delete(["k"]), /delete "test:\/\/bucket\/k" timed out/);
   await assert.rejects(wrapped.get("k"), /get "test:\/\/bucket\/k" timed out: did not start/);
 });
 
 Deno.test("policy: the deadline is clipped to what is left of the budget", async () => {
-  const runtime = new FakeRuntime();
-  const store = new ScriptedStore();
+  const { store, wrapped } = scripted({ maxAttempts: 1, callTimeoutMs: 30_000, budgetMs: 15 });
   store.headSteps = [() => new Promise<never>(() => {})];
-  const wrapped = withPolicy(
-    store,
-    policy({ maxAttempts: 1, callTimeoutMs: 30_000, budgetMs: 15 }),
-    undefined,
-    runtime,
-  );
   await assert.rejects(wrapped.head("k"), /no answer within 0\.01 s/);
 });
 
 Deno.test("policy: an idle timeout aborts a stalled download; a slow consumer is not stalled", async () => {
   let cancelled: unknown = null;
-  const store = new ScriptedStore();
+  const { store, wrapped } = scripted({ idleTimeoutMs: 25, callTimeoutMs: 1000 });
   store.getSteps = [() =>
     new ReadableStream<Uint8Array>({
       start(controller) {
@@ -336,12 +300,6 @@ Deno.test("policy: an idle timeout aborts a stalled download; a slow consumer is
         cancelled = reason;
       },
     })];
-  const wrapped = withPolicy(
-    store,
-    policy({ idleTimeoutMs: 25, callTimeoutMs: 1000 }),
-    undefined,
-    new FakeRuntime(),
-  );
   const stream = await wrapped.get("k");
   assert.ok(stream !== null);
   // Not reading for longer than the idle timeout is the consumer's business.
@@ -357,9 +315,8 @@ Deno.test("policy: an idle timeout aborts a stalled download; a slow consumer is
 });
 
 Deno.test("policy: download errors are classified; the stream ends normally otherwise", async () => {
-  const store = new ScriptedStore();
+  const { store, wrapped } = scripted({ idleTimeoutMs: 1000 });
   store.getSteps = [() => streamOf(new Uint8Array([7]), new Uint8Array([8, 9]))];
-  const wrapped = withPolicy(store, policy({ idleTimeoutMs: 1000 }), undefined, new FakeRuntime());
   assert.deepEqual(await readAll((await wrapped.get("k"))!), new Uint8Array([7, 8, 9]));
 
   store.getSteps = [() =>
@@ -375,15 +332,13 @@ Deno.test("policy: download errors are classified; the stream ends normally othe
 });
 
 Deno.test("policy: a factory body is re-created for each attempt", async () => {
-  const runtime = new FakeRuntime();
-  const store = new ScriptedStore();
+  const { runtime, store, wrapped } = scripted();
   store.putSteps = [consumeThen(store, reset), consumeThen(store, reset), consumeThen(store)];
   let made = 0;
   const factory = () => {
     made++;
     return streamOf(new Uint8Array([made]), new Uint8Array([42]));
   };
-  const wrapped = withPolicy(store, policy(), undefined, runtime);
   await wrapped.put("k", factory);
   assert.equal(made, 3);
   assert.equal(store.count("put"), 3);
@@ -392,10 +347,8 @@ Deno.test("policy: a factory body is re-created for each attempt", async () => {
 });
 
 Deno.test("policy: a one-shot stream body is not retried, and the error says why", async () => {
-  const runtime = new FakeRuntime();
-  const store = new ScriptedStore();
+  const { runtime, store, wrapped } = scripted();
   store.putSteps = [consumeThen(store, reset), consumeThen(store)];
-  const wrapped = withPolicy(store, policy(), undefined, runtime);
   const error = await wrapped.put("k", streamOf(new Uint8Array([1]))).then(() => null, (e) => e);
   assert.ok(error instanceof StorageError);
   assert.equal(error.kind, "transient");
@@ -407,16 +360,15 @@ Deno.test("policy: a one-shot stream body is not retried, and the error says why
 });
 
 Deno.test("policy: byte bodies are retried as they are", async () => {
-  const store = new ScriptedStore();
+  const { store, wrapped } = scripted();
   store.putSteps = [consumeThen(store, reset), consumeThen(store)];
-  const wrapped = withPolicy(store, policy(), undefined, new FakeRuntime());
   await wrapped.put("k", new Uint8Array([5, 6]));
   assert.deepEqual(store.stored, [new Uint8Array([5, 6])]);
   assert.equal(store.count("put"), 2);
 });
 
 Deno.test("policy: an idle timeout aborts an upload whose body stalls; the factory retries", async () => {
-  const store = new ScriptedStore();
+  const { store, wrapped } = scripted({ maxAttempts: 2, idleTimeoutMs: 20 });
   store.putSteps = [consumeThen(store)];
   const cancelled: unknown[] = [];
   let made = 0;
@@ -431,12 +383,6 @@ Deno.test("policy: an idle timeout aborts an upload whose body stalls; the facto
       },
     });
   };
-  const wrapped = withPolicy(
-    store,
-    policy({ maxAttempts: 2, idleTimeoutMs: 20 }),
-    undefined,
-    new FakeRuntime(),
-  );
   const error = await wrapped.put("k", stalling).then(() => null, (e) => e);
   assert.ok(error instanceof StorageError);
   assert.equal(error.kind, "transient");
@@ -448,7 +394,7 @@ Deno.test("policy: an idle timeout aborts an upload whose body stalls; the facto
 });
 
 Deno.test("policy: an upload that keeps moving is not cut off by the idle timeout", async () => {
-  const store = new ScriptedStore();
+  const { store, wrapped } = scripted({ maxAttempts: 1, idleTimeoutMs: 30 });
   store.putSteps = [consumeThen(store)];
   const body = () =>
     new ReadableStream<Uint8Array>({
@@ -459,18 +405,12 @@ Deno.test("policy: an upload that keeps moving is not cut off by the idle timeou
       },
     });
   let sent = 0;
-  const wrapped = withPolicy(
-    store,
-    policy({ maxAttempts: 1, idleTimeoutMs: 30 }),
-    undefined,
-    new FakeRuntime(),
-  );
   await wrapped.put("k", body);
   assert.equal(store.stored[0].length, 12);
 });
 
 Deno.test("policy: a byte-stream body stays one: the backend's views reach the source", async () => {
-  const store = new ScriptedStore();
+  const { store, wrapped } = scripted({ maxAttempts: 1, idleTimeoutMs: 30 });
   const offered: number[] = []; // byte lengths of the buffers behind the views
   let stall = false;
   const body = () => {
@@ -505,12 +445,6 @@ Deno.test("policy: a byte-stream body stays one: the backend's views reach the s
     }
     store.stored.push(buffer.slice(0, filled));
   }];
-  const wrapped = withPolicy(
-    store,
-    policy({ maxAttempts: 1, idleTimeoutMs: 30 }),
-    undefined,
-    new FakeRuntime(),
-  );
   await wrapped.put("k", body);
   assert.deepEqual(store.stored[0], new Uint8Array([1, 2, 3, 1, 2, 3]));
   assert.ok(offered.length >= 3);
@@ -525,17 +459,11 @@ Deno.test("policy: a byte-stream body stays one: the backend's views reach the s
 });
 
 Deno.test("policy: a backend that never commits after reading the body times out", async () => {
-  const store = new ScriptedStore();
+  const { store, wrapped } = scripted({ maxAttempts: 1, idleTimeoutMs: 1000, callTimeoutMs: 15 });
   store.putSteps = [async (body) => {
     await readAll(body as ReadableStream<Uint8Array>);
     await new Promise<never>(() => {});
   }];
-  const wrapped = withPolicy(
-    store,
-    policy({ maxAttempts: 1, idleTimeoutMs: 1000, callTimeoutMs: 15 }),
-    undefined,
-    new FakeRuntime(),
-  );
   await assert.rejects(
     wrapped.put("k", () => streamOf(new Uint8Array([1]))),
     /timed out: the upload was not committed within 0\.01 s/,
@@ -543,11 +471,9 @@ Deno.test("policy: a backend that never commits after reading the body times out
 });
 
 Deno.test("policy: a caller's abort is passed on and never retried", async () => {
-  const runtime = new FakeRuntime();
-  const store = new ScriptedStore();
+  const { store, wrapped } = scripted({ callTimeoutMs: 10_000 });
   const controller = new AbortController();
   store.headSteps = [() => new Promise<never>(() => {})];
-  const wrapped = withPolicy(store, policy({ callTimeoutMs: 10_000 }), undefined, runtime);
   const pending = wrapped.head("k", { signal: controller.signal });
   const reason = new Error("stop");
   setTimeout(() => controller.abort(reason), 5);

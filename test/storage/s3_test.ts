@@ -5,7 +5,11 @@ import { type ConfigOptions, resolveConfig } from "../../src/config/resolve.ts";
 import type { Config } from "../../src/config/types.ts";
 import { openStore, type StoragePolicy } from "../../src/storage/mod.ts";
 import { DEFAULT_STORAGE_POLICY, withPolicy } from "../../src/storage/policy.ts";
-import { parseS3Endpoint, resolveS3Settings } from "../../src/storage/s3_config.ts";
+import {
+  parseS3Endpoint,
+  resolveS3Settings,
+  type S3StoreSettings,
+} from "../../src/storage/s3_config.ts";
 import { s3Error, S3Store } from "../../src/storage/s3.ts";
 import { S3ServiceException } from "@aws-sdk/client-s3";
 import { type ObjectStore, StorageError } from "../../src/storage/types.ts";
@@ -22,6 +26,16 @@ const s3rverTest = { ignore: unavailable !== null, sanitizeResources: false, san
 
 function config(vars: Record<string, string>): Config {
   return resolveConfig(NO_OPTIONS, new EffectiveEnvironment(vars));
+}
+
+/** The S3 settings of a configuration with an s3:// prefix. */
+function s3Settings(config: Config): S3StoreSettings {
+  return resolveS3Settings(config, config.prefix!);
+}
+
+/** An S3Store (no storage policy) for the environment `vars`. */
+function s3Store(vars: Record<string, string>): S3Store {
+  return new S3Store(s3Settings(config(vars)));
 }
 
 function s3Env(endpoint: string, prefix = "s3://wald-test/some/prefix"): Record<string, string> {
@@ -211,7 +225,7 @@ Deno.test("S3 settings: WAL-E's errors for missing region/endpoint and keys", as
     { ...NO_OPTIONS, awsInstanceProfile: true },
     new EffectiveEnvironment({ WALE_S3_PREFIX: prefix, AWS_REGION: "eu-west-1" }),
   );
-  assert.equal(resolveS3Settings(profile, profile.prefix!).credentials, "instance-profile");
+  assert.equal(s3Settings(profile).credentials, "instance-profile");
   const withToken = config({
     WALE_S3_PREFIX: prefix,
     AWS_REGION: "eu-west-1",
@@ -220,7 +234,7 @@ Deno.test("S3 settings: WAL-E's errors for missing region/endpoint and keys", as
     AWS_SESSION_TOKEN: "tok",
     WALE_S3_STORAGE_CLASS: "STANDARD_IA",
   });
-  const settings = resolveS3Settings(withToken, withToken.prefix!);
+  const settings = s3Settings(withToken);
   assert.deepEqual(settings.credentials, {
     accessKeyId: "k",
     secretAccessKey: "s",
@@ -237,17 +251,14 @@ Deno.test("S3 settings: WAL-E's errors for missing region/endpoint and keys", as
     WALE_S3_SSE: "aws:kms",
     WALE_S3_SSE_KMS_ID: "alias/wal",
   });
-  assert.deepEqual(resolveS3Settings(kms, kms.prefix!).encryption, {
+  assert.deepEqual(s3Settings(kms).encryption, {
     mode: "aws:kms",
     kmsKeyId: "alias/wal",
   });
 });
 
 Deno.test("S3 errors: credentials, bucket and region problems are permanent; 5xx and throttling transient", () => {
-  const settings = resolveS3Settings(
-    config(s3Env("http+path://127.0.0.1:1")),
-    config(s3Env("http+path://127.0.0.1:1")).prefix!,
-  );
+  const settings = s3Settings(config(s3Env("http+path://127.0.0.1:1")));
   const make = (name: string, status: number) =>
     new S3ServiceException({
       name,
@@ -349,8 +360,7 @@ Deno.test({
       });
 
       await t.step("puts carry WAL-E's headers; DeleteObjects carries Content-MD5", async () => {
-        const cfg = config({ ...env, WALE_S3_STORAGE_CLASS: "STANDARD_IA" });
-        const direct = new S3Store(resolveS3Settings(cfg, cfg.prefix!));
+        const direct = s3Store({ ...env, WALE_S3_STORAGE_CLASS: "STANDARD_IA" });
         const seen: [string, Record<string, string>][] = [];
         direct.client.middlewareStack.add(
           (next, context) => async (args) => {
@@ -388,8 +398,7 @@ Deno.test({
       await t.step("a 20 MiB stream goes up in parts and comes back intact", async () => {
         const size = 20 * 1024 * 1024 + 12345;
         const expected = await sha256Hex(await readAll(patternStream(size)));
-        const cfg = config(env);
-        const direct = new S3Store(resolveS3Settings(cfg, cfg.prefix!));
+        const direct = s3Store(env);
         const commands = spyCommands(direct);
         try {
           await direct.put("basebackups_005/big/part_00000000.tar.lzo", patternStream(size));
@@ -410,8 +419,7 @@ Deno.test({
       await t.step("a 50 MiB stream of distinct data: parts in order, bytes intact", async () => {
         const size = 50 * 1024 * 1024 + 777;
         const expected = await sha256Hex(await readAll(distinctStream(size)));
-        const cfg = config(env);
-        const direct = new S3Store(resolveS3Settings(cfg, cfg.prefix!));
+        const direct = s3Store(env);
         const parts: [number, number][] = [];
         let completed: number[] = [];
         direct.client.middlewareStack.add(
@@ -450,8 +458,7 @@ Deno.test({
       });
 
       await t.step("a byte stream is read straight into the part buffers", async () => {
-        const cfg = config(env);
-        const direct = new S3Store(resolveS3Settings(cfg, cfg.prefix!));
+        const direct = s3Store(env);
         const commands = spyCommands(direct);
         const part = 8 * 1024 * 1024;
         try {
@@ -496,8 +503,7 @@ Deno.test({
           // s3rver 3.7.1 implements neither ListMultipartUploads nor AbortMultipartUpload (it answers
           // NotImplemented / MethodNotAllowed), so the test checks that AbortMultipartUpload is sent
           // for the upload that was created, that nothing is completed, and that no object exists.
-          const cfg = config(env);
-          const direct = new S3Store(resolveS3Settings(cfg, cfg.prefix!));
+          const direct = s3Store(env);
           const commands: string[] = [];
           const uploadIds: { created: string[]; aborted: string[] } = { created: [], aborted: [] };
           direct.client.middlewareStack.add(
@@ -799,13 +805,12 @@ Deno.test("S3 addressing: path, subdomain and virtualhost endpoints, and AWS by 
     [{ AWS_REGION: "eu-west-1" }, "bkt.s3.eu-west-1.amazonaws.com", "/p/k"],
   ];
   for (const [vars, hostname, path] of cases) {
-    const cfg = config({
+    const store = s3Store({
       WALE_S3_PREFIX: "s3://bkt/p",
       AWS_ACCESS_KEY_ID: "k",
       AWS_SECRET_ACCESS_KEY: "s",
       ...vars,
     });
-    const store = new S3Store(resolveS3Settings(cfg, cfg.prefix!));
     let seen: { hostname: string; path: string } | null = null;
     store.client.middlewareStack.add(
       () => (args) => {
@@ -820,13 +825,12 @@ Deno.test("S3 addressing: path, subdomain and virtualhost endpoints, and AWS by 
     assert.deepEqual(seen, { hostname, path }, JSON.stringify(vars));
   }
   // A dotted bucket on AWS is addressed path-style, as WAL-E does (TLS certificates).
-  const dotted = config({
+  const store = s3Store({
     WALE_S3_PREFIX: "s3://my.bucket/p",
     AWS_REGION: "us-east-1",
     AWS_ACCESS_KEY_ID: "k",
     AWS_SECRET_ACCESS_KEY: "s",
   });
-  const store = new S3Store(resolveS3Settings(dotted, dotted.prefix!));
   assert.equal(await store.client.config.forcePathStyle, true);
   store.close();
 });

@@ -122,6 +122,13 @@ function listNames(dir: string): string[] {
   return [...Deno.readDirSync(dir)].map((e) => e.name).sort();
 }
 
+/** Polls `done` every 50 ms until it holds, at most `tries` times (the assertions after tell). */
+async function poll(done: () => boolean | Promise<boolean>, tries: number): Promise<void> {
+  for (let i = 0; i < tries && !(await done()); i++) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 Deno.test("wal-push --pool-size: pushes ready segments ahead, leaves .ready alone, answers later calls locally", async () => {
   const s = await scratch();
   try {
@@ -364,11 +371,10 @@ Deno.test("wal-fetch --prefetch: next segments are fetched ahead and promoted; a
     // Detached wal-prefetch processes bring SEG2 and SEG3 (1 MiB segments: the names follow
     // from the size in pg_control).
     const prefetchDir = join(s.walDir, ".wal-d", "prefetch");
-    for (let i = 0; i < 200; i++) {
-      const have = [...Deno.readDirSync(prefetchDir)].map((e) => e.name);
-      if (have.includes(SEG2) && have.includes(SEG3)) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await poll(() => {
+      const have = listNames(prefetchDir);
+      return have.includes(SEG2) && have.includes(SEG3);
+    }, 200);
     assert.equal((await Deno.stat(join(prefetchDir, SEG2))).size, size);
 
     const second = await fetch(SEG2);
@@ -377,24 +383,14 @@ Deno.test("wal-fetch --prefetch: next segments are fetched ahead and promoted; a
     assert.deepEqual(await Deno.readFile(join(s.walDir, "RECOVERYXLOG")), segmentBytes(11, size));
 
     // A truncated prefetched copy of SEG3 is not served: it is dropped and SEG3 downloaded.
-    for (
-      let i = 0;
-      i < 200 && (await Deno.stat(join(prefetchDir, SEG3)).catch(() => null)) === null;
-      i++
-    ) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await poll(() => Deno.stat(join(prefetchDir, SEG3)).then(() => true, () => false), 200);
     await Deno.truncate(join(prefetchDir, SEG3), size / 2);
     const third = await fetch(SEG3);
     assert.equal(third.code, 0, third.stderr);
     assert.doesNotMatch(third.stderr, /promoted prefetched/);
     assert.deepEqual(await Deno.readFile(join(s.walDir, "RECOVERYXLOG")), segmentBytes(12, size));
     // Let the last detached prefetches finish before the scratch directory goes away.
-    for (let i = 0; i < 100; i++) {
-      const running = [...Deno.readDirSync(join(prefetchDir, "running"))];
-      if (running.length === 0) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await poll(() => listNames(join(prefetchDir, "running")).length === 0, 100);
   } finally {
     await s.cleanup();
   }

@@ -139,7 +139,7 @@ Deno.test({
         // Entries are dropped once PostgreSQL has marked their files done: after one more
         // segment, nothing is left.
         await pg.sql("INSERT INTO t VALUES (-1, 'x')");
-        await waitForArchived(pg, await switchWal(pg));
+        await switchAndWaitArchived(pg);
         const ledger = join(pg.dataDir, "pg_wal", ".wal-d", "pushed");
         await waitFor(() => [...Deno.readDirSync(ledger)].length === 0, {
           what: "the ledger to empty",
