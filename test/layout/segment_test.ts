@@ -126,7 +126,11 @@ Deno.test("segment: names and parsing agree with the LSN-halves spelling for eve
         assert.equal(name, nameViaLsnHalves(timeline, segNo, size), `${label} ${segNo}`);
         assert.ok(isSegmentName(name));
         assert.deepEqual(parseSegmentName(name, size), { timeline, segNo }, `${label} ${name}`);
-        assert.equal(lsnOfSegNo(segNo, size), segNo * BigInt(size));
+        // The segment's first LSN from its name: log id / segment part times the size.
+        const firstLsn = `${name.slice(8, 16)}/${
+          (parseInt(name.slice(16), 16) * size).toString(16)
+        }`;
+        assert.equal(lsnOfSegNo(segNo, size), parseLsn(firstLsn), `${label} ${name}`);
         assert.equal(segmentNameOfLsn(lsnOfSegNo(segNo, size), timeline, size), name);
       }
     }

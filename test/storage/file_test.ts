@@ -1,11 +1,6 @@
 import assert from "node:assert/strict";
 import { parseStoragePrefix } from "../../src/config/prefix.ts";
-import {
-  FILE_STORE_DIRECTORY_MODE,
-  FILE_STORE_FILE_MODE,
-  FileStore,
-  isTemporaryName,
-} from "../../src/storage/file.ts";
+import { FileStore, isTemporaryName } from "../../src/storage/file.ts";
 import { type ListOptions, type ObjectStore, StorageError } from "../../src/storage/types.ts";
 import { randomBytes, readAll } from "../codec/_data.ts";
 import { chownToPgUser, pgUser, runAsPgUser } from "../_pg/cluster.ts";
@@ -171,10 +166,10 @@ Deno.test("file store: new directories are 0700 and files 0600", async () => {
     const umask = Deno.umask();
     await store.put("basebackups_005/base_1/extended_version.txt", encoder.encode("x"));
     for (const dir of [root, `${root}/basebackups_005`, `${root}/basebackups_005/base_1`]) {
-      assert.equal((await Deno.stat(dir)).mode! & 0o777, FILE_STORE_DIRECTORY_MODE & ~umask, dir);
+      assert.equal((await Deno.stat(dir)).mode! & 0o777, 0o700 & ~umask, dir);
     }
     const file = `${root}/basebackups_005/base_1/extended_version.txt`;
-    assert.equal((await Deno.stat(file)).mode! & 0o777, FILE_STORE_FILE_MODE & ~umask);
+    assert.equal((await Deno.stat(file)).mode! & 0o777, 0o600 & ~umask);
   });
 });
 

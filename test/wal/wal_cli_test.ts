@@ -150,13 +150,16 @@ Deno.test("wal-push --pool-size: pushes ready segments ahead, leaves .ready alon
       assert.deepEqual(decompressLzop(object), segmentBytes(i + 1, 1024 * 1024), name);
     }
 
-    // PostgreSQL's own call for SEG2 returns from the ledger, without touching the store.
-    await Deno.chmod(join(s.store, "wal_005"), 0o000);
+    // PostgreSQL's own call for SEG2 returns from the ledger, without touching the store: a file
+    // stands in its place meanwhile, which fails any upload (root would pass a chmod 000).
+    await Deno.rename(s.store, `${s.store}.away`);
+    await Deno.writeTextFile(s.store, "not a store");
     const second = await walD(["wal-push", "-p", "1", `pg_wal/${SEG2}`], {
       env: s.env,
       cwd: s.pgdata,
     });
-    await Deno.chmod(join(s.store, "wal_005"), 0o700);
+    await Deno.remove(s.store);
+    await Deno.rename(`${s.store}.away`, s.store);
     assert.equal(second.code, 0, second.stderr);
     assert.match(second.stderr, /already archived by an earlier wal-push/);
     // The entry stays until PostgreSQL marks the file done (it tells the background pusher the
