@@ -252,7 +252,6 @@ async function resolvePgUser(): Promise<PgUser> {
   return user;
 }
 
-/** The environment the harness gives PostgreSQL (and so archive_command / restore_command). */
 /**
  * A directory holding a deno binary the PostgreSQL user can run: the running deno's own, or, when
  * that user cannot reach it (e.g. `npx deno` run by root keeps it under /root), a copy made once
@@ -289,6 +288,7 @@ function denoDirForPgUser(user: PgUser): Promise<string> {
   return pgUserDenoDir;
 }
 
+/** The environment the harness gives PostgreSQL (and so archive_command / restore_command). */
 export async function pgUserEnv(
   extra: Record<string, string> = {},
 ): Promise<Record<string, string>> {
@@ -495,6 +495,7 @@ function nextPort(): number {
 
 class ClusterImpl implements Cluster {
   readonly user: string;
+  readonly port: number = nextPort();
   readonly logFile: string;
   readonly pgEnv: Readonly<Record<string, string>>;
   #settings: Settings;
@@ -506,22 +507,22 @@ class ClusterImpl implements Cluster {
     readonly binDir: string,
     readonly dataDir: string,
     readonly socketDir: string,
-    readonly port: number,
     user: PgUser,
     /** Temp dirs removed by close(). */
     readonly owned: string[],
-    settings: Settings,
-    readonly env: Record<string, string>,
+    /** The settings added to (and overriding) the harness's own. */
+    settings: Settings = {},
+    readonly env: Record<string, string> = {},
   ) {
     this.user = user.name;
     this.logFile = join(socketDir, "..", "server.log");
     this.pgEnv = {
       PGHOST: socketDir,
-      PGPORT: String(port),
+      PGPORT: String(this.port),
       PGUSER: "postgres",
       PGDATABASE: "postgres",
     };
-    this.#settings = settings;
+    this.#settings = { ...harnessSettings(socketDir, this.port), ...settings };
   }
 
   get settings(): Readonly<Settings> {
@@ -712,7 +713,6 @@ export async function createCluster(options: ClusterOptions): Promise<Cluster> {
   const { base, socketDir } = await makeBase(`wald-pg${major}-`);
   const dataDir = join(base, "data");
   try {
-    const port = nextPort();
     const r = await runAsPgUser([
       join(binDir, "initdb"),
       "-D",
@@ -731,11 +731,10 @@ export async function createCluster(options: ClusterOptions): Promise<Cluster> {
       binDir,
       dataDir,
       socketDir,
-      port,
       user,
       [base],
-      { ...harnessSettings(socketDir, port), ...options.settings },
-      options.env ?? {},
+      options.settings,
+      options.env,
     );
     await cluster.writeConfig();
     return cluster;
@@ -750,6 +749,8 @@ export interface AdoptOptions {
   env?: Record<string, string>;
   /** Remove `dataDir` too on close() (default false: only the harness's socket/log dir). */
   removeDataDir?: boolean;
+  /** More directories close() removes (e.g. the one holding `dataDir`). */
+  alsoRemove?: string[];
 }
 
 /**
@@ -776,17 +777,15 @@ export async function adoptDataDir(
   await chownToPgUser(dataDir, true);
   await assertReachable(dataDir, "data dir");
   const { base, socketDir } = await makeBase(`wald-pg${major}-`);
-  const port = nextPort();
   const cluster = new ClusterImpl(
     major,
     binDir,
     dataDir,
     socketDir,
-    port,
     user,
-    options.removeDataDir ? [base, dataDir] : [base],
-    { ...harnessSettings(socketDir, port), ...options.settings },
-    options.env ?? {},
+    [base, ...(options.removeDataDir ? [dataDir] : []), ...(options.alsoRemove ?? [])],
+    options.settings,
+    options.env,
   );
   try {
     await cluster.writeConfig();
@@ -837,11 +836,32 @@ export async function cloneCluster(
     await chownToPgUser(holder);
     const dest = join(holder, "data");
     await copyDataDir(cluster, dest);
-    const copy = await adoptDataDir(cluster.major, dest, { ...options, removeDataDir: false });
-    (copy as ClusterImpl).owned.push(holder);
-    return copy;
+    return await adoptDataDir(cluster.major, dest, { ...options, alsoRemove: [holder] });
   } catch (e) {
     await Deno.remove(holder, { recursive: true }).catch(() => {});
+    throw e;
+  }
+}
+
+/**
+ * A hot standby of the running `primary`, streaming from it: the primary is stopped for a cold
+ * copy (cloneCluster, with `primary_conninfo` and `standby.signal`), then both are started. The
+ * caller waits for what it needs (replay, streaming) and closes the standby.
+ */
+export async function cloneStandby(primary: Cluster): Promise<Cluster> {
+  await primary.stop();
+  const standby = await cloneCluster(primary, {
+    settings: { primary_conninfo: `host=${primary.socketDir} port=${primary.port} user=postgres` },
+  });
+  try {
+    const signal = join(standby.dataDir, "standby.signal");
+    await Deno.writeTextFile(signal, "");
+    await chownToPgUser(signal);
+    await primary.start();
+    await standby.start();
+    return standby;
+  } catch (e) {
+    await standby.close();
     throw e;
   }
 }
@@ -950,12 +970,4 @@ export async function makePgUserTempDir(prefix = "wald-pg-dir-"): Promise<string
   await chownToPgUser(dir);
   await assertReachable(dir, "temp dir");
   return dir;
-}
-
-/** Runs `scripts/wal-d version` as the PostgreSQL user, as archive_command would. */
-export async function checkWalDAsPgUser(
-  env: Record<string, string> = {},
-): Promise<{ ok: boolean; output: string }> {
-  const r = await runAsPgUser([WAL_D_LAUNCHER, "version"], { env });
-  return { ok: r.code === 0, output: (r.stdout + r.stderr).trim() };
 }

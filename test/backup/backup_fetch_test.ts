@@ -120,26 +120,22 @@ function writeBackup(
     expandedSizeBytes: tars[n].length,
     members: 1,
   }));
-  const segment = name.slice(5, 29);
-  const sentinel: Sentinel = options.wale
-    ? {
-      walSegmentBackupStop: segment,
-      walSegmentOffsetBackupStop: "00000312",
-      expandedSizeBytes: tars.reduce((sum, t) => sum + t.length, 0),
-      spec: options.spec,
-    }
-    : {
-      walSegmentBackupStop: segment,
-      walSegmentOffsetBackupStop: "00000312",
-      expandedSizeBytes: tars.reduce((sum, t) => sum + t.length, 0),
-      spec: options.spec ?? { basePrefix: "/var/lib/postgresql/17/main/", tablespaces: [] },
-      ...SAMPLE_EXTENSION,
-      backupStartLsn: BigInt(parseInt(name.slice(21, 29), 16)) * 0x1000000n +
-        BigInt(parseInt(name.slice(30), 16)),
-      backupStopLsn: BigInt(parseInt(name.slice(21, 29), 16)) * 0x1000000n + 312n,
-      encryption: null,
-      volumes,
-    };
+  const waleFields: Sentinel = {
+    walSegmentBackupStop: name.slice(5, 29),
+    walSegmentOffsetBackupStop: "00000312",
+    expandedSizeBytes: tars.reduce((sum, t) => sum + t.length, 0),
+    spec: options.spec,
+  };
+  const segmentStart = BigInt(parseInt(name.slice(21, 29), 16)) * 0x1000000n;
+  const sentinel: Sentinel = options.wale ? waleFields : {
+    ...waleFields,
+    spec: options.spec ?? { basePrefix: "/var/lib/postgresql/17/main/", tablespaces: [] },
+    ...SAMPLE_EXTENSION,
+    backupStartLsn: segmentStart + BigInt(parseInt(name.slice(30), 16)),
+    backupStopLsn: segmentStart + 312n,
+    encryption: null,
+    volumes,
+  };
   put(backupSentinelKey(name), encodeSentinel(sentinel));
   return stored;
 }

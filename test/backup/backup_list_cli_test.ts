@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import type { BackupEntry } from "../../src/backup/catalog.ts";
 import { encodeSentinel, type Sentinel } from "../../src/backup/sentinel.ts";
 import {
@@ -10,7 +10,9 @@ import {
 } from "../../src/commands/backup_list.ts";
 import { backupSentinelKey, extendedVersionKey, volumeKey } from "../../src/layout/keys.ts";
 import { walD } from "../wal/_cli.ts";
+import { withCleanup } from "./_restore_scratch.ts";
 import { SAMPLE_EXTENSION } from "./_sentinels.ts";
+import { writeKey } from "./_tree.ts";
 
 const FIXTURES = new URL("../fixtures/wal-e-1.1.1/", import.meta.url).pathname;
 const HEADER = "name\tlast_modified\texpanded_size_bytes\twal_segment_backup_start\t" +
@@ -65,17 +67,14 @@ const WAL_E_SENTINEL: Sentinel = {
   spec: { basePrefix: "/var/lib/postgresql/15/main/", tablespaces: [] },
 };
 
-async function writeKey(dir: string, key: string, text: string, mtime?: Date): Promise<void> {
-  const path = join(dir, key);
-  await Deno.mkdir(dirname(path), { recursive: true });
-  await Deno.writeTextFile(path, text);
-  if (mtime !== undefined) await Deno.utime(path, mtime, mtime);
+interface Archive {
+  dir: string;
+  env: Record<string, string>;
+  cleanup(): Promise<void>;
 }
 
 /** A file:// archive: B1 (wal-d sentinel, uploaded last), B2 (WAL-E sentinel), one incomplete. */
-async function archive(populated = true): Promise<
-  { dir: string; env: Record<string, string>; cleanup(): Promise<void> }
-> {
+async function archive(populated = true): Promise<Archive> {
   const dir = await Deno.makeTempDir({ prefix: "wald-backup-list-" });
   if (populated) {
     for (const name of [B1, B2, INCOMPLETE]) {
@@ -101,6 +100,13 @@ async function archive(populated = true): Promise<
     cleanup: () => Deno.remove(dir, { recursive: true }),
   };
 }
+
+/** A test with a fresh archive (populated unless `populated` is false), removed afterwards. */
+const archiveTest = (
+  name: string,
+  body: (a: Archive) => Promise<void>,
+  populated = true,
+) => Deno.test(name, () => withCleanup(() => archive(populated), body));
 
 function errorLines(stderr: string): string[] {
   return stderr.split("\n").filter((line) => / (ERROR|CRITICAL) /.test(line));
@@ -146,9 +152,9 @@ Deno.test("renderBackupTable: excel-tab dialect, minimal quoting, \\r\\n", () =>
   );
 });
 
-Deno.test("backup-list: WAL-E's table on stdout, complete backups only, no details", async () => {
-  const a = await archive();
-  try {
+archiveTest(
+  "backup-list: WAL-E's table on stdout, complete backups only, no details",
+  async (a) => {
     const result = await walD(["backup-list"], { env: a.env });
     assert.equal(result.code, 0, result.stderr);
     assert.equal(
@@ -159,14 +165,12 @@ Deno.test("backup-list: WAL-E's table on stdout, complete backups only, no detai
     );
     assert.match(result.stderr, /MSG: starting WAL-E/);
     assert.deepEqual(errorLines(result.stderr), []);
-  } finally {
-    await a.cleanup();
-  }
-});
+  },
+);
 
-Deno.test("backup-list --detail: size and stop columns from the sentinel (file:// too)", async () => {
-  const a = await archive();
-  try {
+archiveTest(
+  "backup-list --detail: size and stop columns from the sentinel (file:// too)",
+  async (a) => {
     const result = await walD(["backup-list", "--detail"], { env: a.env });
     assert.equal(result.code, 0, result.stderr);
     assert.equal(
@@ -177,14 +181,12 @@ Deno.test("backup-list --detail: size and stop columns from the sentinel (file:/
         `${B2}\t2026-01-01T10:00:00\t39727137\t000000020000000000000004\t00000040\t` +
         "000000020000000000000004\t00000256\r\n",
     );
-  } finally {
-    await a.cleanup();
-  }
-});
+  },
+);
 
-Deno.test("backup-list QUERY: LATEST (by start position) and an exact name give one row", async () => {
-  const a = await archive();
-  try {
+archiveTest(
+  "backup-list QUERY: LATEST (by start position) and an exact name give one row",
+  async (a) => {
     // B1 was uploaded last; B2 starts further into the WAL (timeline 2).
     const latest = await walD(["backup-list", "LATEST"], { env: a.env });
     assert.equal(latest.code, 0, latest.stderr);
@@ -200,14 +202,12 @@ Deno.test("backup-list QUERY: LATEST (by start position) and an exact name give 
         `${B1}\t2026-02-01T12:00:00.123000\t4096\t000000010000000000000002\t00000040\t` +
         "000000010000000000000002\t00000312\r\n",
     );
-  } finally {
-    await a.cleanup();
-  }
-});
+  },
+);
 
-Deno.test("backup-list: an empty archive prints the header; LATEST too (exit 0, as WAL-E)", async () => {
-  const a = await archive(false);
-  try {
+archiveTest(
+  "backup-list: an empty archive prints the header; LATEST too (exit 0, as WAL-E)",
+  async (a) => {
     for (const args of [["backup-list"], ["backup-list", "LATEST"], ["backup-list", "--detail"]]) {
       const result = await walD(args, { env: a.env });
       assert.equal(result.code, 0, result.stderr);
@@ -216,78 +216,72 @@ Deno.test("backup-list: an empty archive prints the header; LATEST too (exit 0, 
     const json = await walD(["backup-list", "--json", "LATEST"], { env: a.env });
     assert.equal(json.code, 0, json.stderr);
     assert.deepEqual(JSON.parse(json.stdout), []);
-  } finally {
-    await a.cleanup();
-  }
+  },
+  false,
+);
+
+archiveTest("backup-list --json: every field, stable names, null when unknown", async (a) => {
+  const plain = await walD(["backup-list", "--json"], { env: a.env });
+  assert.equal(plain.code, 0, plain.stderr);
+  const rows = JSON.parse(plain.stdout);
+  assert.equal(rows.length, 2);
+  assert.equal(rows[0].name, B1);
+  assert.equal(rows[0].last_modified, "2026-02-01T12:00:00.123Z");
+  assert.equal(rows[0].detail, false);
+  assert.equal(rows[0].expanded_size_bytes, null);
+  assert.equal(rows[0].backup_start_lsn, null);
+
+  const detailed = await walD(["backup-list", "--json", "--detail"], { env: a.env });
+  assert.equal(detailed.code, 0, detailed.stderr);
+  const [b1, b2] = JSON.parse(detailed.stdout);
+  assert.deepEqual(Object.keys(b1), Object.keys(rows[0]), "the same keys with or without detail");
+  assert.deepEqual(b1, {
+    name: B1,
+    last_modified: "2026-02-01T12:00:00.123Z",
+    wal_segment_backup_start: "000000010000000000000002",
+    wal_segment_offset_backup_start: "00000040",
+    sentinel_key: backupSentinelKey(B1),
+    detail: true,
+    expanded_size_bytes: 4096,
+    wal_segment_backup_stop: "000000010000000000000002",
+    wal_segment_offset_backup_stop: "00000312",
+    spec: {
+      base_prefix: "/pgdata/",
+      tablespaces: [{ name: "16385", loc: "/ts/", link: "pg_tblspc/16385" }],
+    },
+    wal_d_version: "0.1.0",
+    format: 1,
+    backup_start_lsn: "0/2000028",
+    backup_stop_lsn: "0/2000138",
+    timeline: 1,
+    stop_timeline: 1,
+    wal_segment_size: 16777216,
+    server_version_num: 170000,
+    server_version: "PostgreSQL 17.0",
+    system_identifier: "7442385906046398476",
+    start_time: "2026-01-01T00:00:00.000Z",
+    finish_time: "2026-01-01T00:00:05.000Z",
+    compression: "lzop",
+    encryption: "pgp",
+    volumes: { count: 2, size: 15, expanded_size_bytes: 4096 },
+  });
+  // A WAL-E sentinel: its own fields, the extension null.
+  assert.equal(b2.name, B2);
+  assert.equal(b2.detail, true);
+  assert.equal(b2.expanded_size_bytes, 39727137);
+  assert.equal(b2.wal_segment_offset_backup_stop, "00000256");
+  assert.deepEqual(b2.spec, { base_prefix: "/var/lib/postgresql/15/main/", tablespaces: [] });
+  assert.equal(b2.wal_d_version, null);
+  assert.equal(b2.volumes, null);
+  assert.equal(b2.encryption, null);
+
+  const latest = await walD(["backup-list", "--json", "LATEST"], { env: a.env });
+  assert.deepEqual(JSON.parse(latest.stdout).map((r: { name: string }) => r.name), [B2]);
 });
 
-Deno.test("backup-list --json: every field, stable names, null when unknown", async () => {
-  const a = await archive();
-  try {
-    const plain = await walD(["backup-list", "--json"], { env: a.env });
-    assert.equal(plain.code, 0, plain.stderr);
-    const rows = JSON.parse(plain.stdout);
-    assert.equal(rows.length, 2);
-    assert.equal(rows[0].name, B1);
-    assert.equal(rows[0].last_modified, "2026-02-01T12:00:00.123Z");
-    assert.equal(rows[0].detail, false);
-    assert.equal(rows[0].expanded_size_bytes, null);
-    assert.equal(rows[0].backup_start_lsn, null);
-
-    const detailed = await walD(["backup-list", "--json", "--detail"], { env: a.env });
-    assert.equal(detailed.code, 0, detailed.stderr);
-    const [b1, b2] = JSON.parse(detailed.stdout);
-    assert.deepEqual(Object.keys(b1), Object.keys(rows[0]), "the same keys with or without detail");
-    assert.deepEqual(b1, {
-      name: B1,
-      last_modified: "2026-02-01T12:00:00.123Z",
-      wal_segment_backup_start: "000000010000000000000002",
-      wal_segment_offset_backup_start: "00000040",
-      sentinel_key: backupSentinelKey(B1),
-      detail: true,
-      expanded_size_bytes: 4096,
-      wal_segment_backup_stop: "000000010000000000000002",
-      wal_segment_offset_backup_stop: "00000312",
-      spec: {
-        base_prefix: "/pgdata/",
-        tablespaces: [{ name: "16385", loc: "/ts/", link: "pg_tblspc/16385" }],
-      },
-      wal_d_version: "0.1.0",
-      format: 1,
-      backup_start_lsn: "0/2000028",
-      backup_stop_lsn: "0/2000138",
-      timeline: 1,
-      stop_timeline: 1,
-      wal_segment_size: 16777216,
-      server_version_num: 170000,
-      server_version: "PostgreSQL 17.0",
-      system_identifier: "7442385906046398476",
-      start_time: "2026-01-01T00:00:00.000Z",
-      finish_time: "2026-01-01T00:00:05.000Z",
-      compression: "lzop",
-      encryption: "pgp",
-      volumes: { count: 2, size: 15, expanded_size_bytes: 4096 },
-    });
-    // A WAL-E sentinel: its own fields, the extension null.
-    assert.equal(b2.name, B2);
-    assert.equal(b2.detail, true);
-    assert.equal(b2.expanded_size_bytes, 39727137);
-    assert.equal(b2.wal_segment_offset_backup_stop, "00000256");
-    assert.deepEqual(b2.spec, { base_prefix: "/var/lib/postgresql/15/main/", tablespaces: [] });
-    assert.equal(b2.wal_d_version, null);
-    assert.equal(b2.volumes, null);
-    assert.equal(b2.encryption, null);
-
-    const latest = await walD(["backup-list", "--json", "LATEST"], { env: a.env });
-    assert.deepEqual(JSON.parse(latest.stdout).map((r: { name: string }) => r.name), [B2]);
-  } finally {
-    await a.cleanup();
-  }
-});
-
-Deno.test("backup-list: an unknown name, an invalid query, no prefix: exit 1, one ERROR", async () => {
-  const a = await archive();
-  try {
+archiveTest(
+  "backup-list: an unknown name, an invalid query, no prefix: exit 1, one ERROR",
+  async (a) => {
     const unknown = await walD(["backup-list", INCOMPLETE], { env: a.env });
     assert.equal(unknown.code, 1, unknown.stderr);
     assert.equal(unknown.stdout, "");
@@ -307,10 +301,8 @@ Deno.test("backup-list: an unknown name, an invalid query, no prefix: exit 1, on
     assert.equal(noPrefix.stdout, "");
     assert.deepEqual(errorLines(noPrefix.stderr).length, 1);
     assert.match(noPrefix.stderr, /ERROR +MSG: no storage prefix defined/);
-  } finally {
-    await a.cleanup();
-  }
-});
+  },
+);
 
 Deno.test("backup-list: genuine WAL-E 1.1.1 archives (plain, gnutar), with and without --detail", async () => {
   for (const variant of ["plain", "gnutar"]) {
@@ -321,7 +313,7 @@ Deno.test("backup-list: genuine WAL-E 1.1.1 archives (plain, gnutar), with and w
     assert.equal(lines.length, 3);
     assert.equal(`${lines[0]}\r\n`, HEADER);
     const row = lines[1].split("\t");
-    // What WAL-E printed (expected.json's backup_list_output), its mtime aside.
+    // What WAL-E printed (backup_list_output of the shared fixture set), its mtime aside.
     assert.deepEqual(
       [row[0], row[2], row[3], row[4], row[5], row[6]],
       [

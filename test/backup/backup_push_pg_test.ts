@@ -13,7 +13,7 @@ import { parseSentinel } from "../../src/backup/sentinel.ts";
 import {
   adoptDataDir,
   chownToPgUser,
-  cloneCluster,
+  cloneStandby,
   type Cluster,
   createCluster,
   ignoreUnlessPg,
@@ -92,9 +92,11 @@ async function restoreWithTar(
   }
   await Deno.writeTextFile(join(dataDir, "tablespace_map"), map.join(""));
   await chownToPgUser(holder, true);
-  const cluster = await adoptDataDir(major, dataDir, { settings: { archive_mode: "off" }, env });
-  (cluster as unknown as { owned: string[] }).owned?.push(holder);
-  return cluster;
+  return await adoptDataDir(major, dataDir, {
+    settings: { archive_mode: "off" },
+    env,
+    alsoRemove: [holder],
+  });
 }
 
 for (const major of MAJORS) {
@@ -276,17 +278,7 @@ Deno.test({
       });
 
       await t.step("a hot standby's backup", async () => {
-        await pg.stop();
-        standby = await cloneCluster(pg, {
-          settings: {
-            primary_conninfo: `host=${pg.socketDir} port=${pg.port} user=postgres`,
-          },
-        });
-        const signal = join(standby.dataDir, "standby.signal");
-        await Deno.writeTextFile(signal, "");
-        await chownToPgUser(signal);
-        await pg.start();
-        await standby.start();
+        standby = await cloneStandby(pg);
         await pg.exec("INSERT INTO t VALUES (-1, 'streamed')");
         await waitFor(
           async () => (await standby!.sql("SELECT 1 FROM t WHERE id = -1")).length === 1,

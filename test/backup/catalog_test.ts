@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import {
   type BackupEntry,
   compareStartPositions,
@@ -21,7 +21,9 @@ import type { ListOptions, ListPage, ObjectStore } from "../../src/storage/types
 import { S3RVER_KEY, s3rverUnavailable, startS3rver } from "../storage/_s3rver.ts";
 import { walD } from "../wal/_cli.ts";
 import { captureLogger } from "../log/_capture.ts";
+import { withCleanup } from "./_restore_scratch.ts";
 import { SAMPLE_EXTENSION, walEFixtureSentinel } from "./_sentinels.ts";
+import { writeKey } from "./_tree.ts";
 
 const FIXTURES = new URL("../fixtures/wal-e-1.1.1/", import.meta.url).pathname;
 const FIXTURE_BACKUP = "base_000000010000000000000003_00000040";
@@ -56,8 +58,14 @@ function sentinelFor(stopSegment: string, extension: boolean): Sentinel {
   };
 }
 
+interface TempStore {
+  dir: string;
+  store: FileStore;
+  cleanup(): Promise<void>;
+}
+
 /** A file store in a temporary directory. */
-async function tempStore(): Promise<{ dir: string; store: FileStore; cleanup(): Promise<void> }> {
+async function tempStore(): Promise<TempStore> {
   const dir = await Deno.makeTempDir({ prefix: "wald-catalog-" });
   return {
     dir,
@@ -66,12 +74,9 @@ async function tempStore(): Promise<{ dir: string; store: FileStore; cleanup(): 
   };
 }
 
-async function writeKey(dir: string, key: string, text: string, mtime?: Date): Promise<void> {
-  const path = join(dir, key);
-  await Deno.mkdir(dirname(path), { recursive: true });
-  await Deno.writeTextFile(path, text);
-  if (mtime !== undefined) await Deno.utime(path, mtime, mtime);
-}
+/** A test with a fresh file store, removed afterwards. */
+const storeTest = (name: string, body: (t: TempStore) => Promise<void>) =>
+  Deno.test(name, () => withCleanup(tempStore, body));
 
 /** A backup as backup-push leaves it: version text, volumes, then (if complete) the sentinel. */
 async function writeBackup(
@@ -89,30 +94,15 @@ async function writeBackup(
 /** The test archive: five complete backups, one incomplete, one corrupt, and stray keys. */
 async function populate(dir: string): Promise<void> {
   // B1 is the newest upload, B3 the furthest into the WAL.
-  await writeBackup(
-    dir,
-    B1,
-    encodeSentinel(sentinelFor("000000010000000000000002", true)),
-    new Date("2026-03-01T00:00:00.250Z"),
-  );
-  await writeBackup(
-    dir,
-    B2,
-    encodeSentinel(sentinelFor("000000010000000000000005", false)),
-    new Date("2026-01-02T00:00:00Z"),
-  );
-  await writeBackup(
-    dir,
-    B3,
-    encodeSentinel(sentinelFor("000000020000000000000004", false)),
-    new Date("2026-01-03T00:00:00Z"),
-  );
-  await writeBackup(
-    dir,
-    B4,
-    encodeSentinel(sentinelFor("000000010000000000000005", false)),
-    new Date("2026-01-04T00:00:00Z"),
-  );
+  const complete: [string, string, boolean, string][] = [
+    [B1, "000000010000000000000002", true, "2026-03-01T00:00:00.250Z"],
+    [B2, "000000010000000000000005", false, "2026-01-02T00:00:00Z"],
+    [B3, "000000020000000000000004", false, "2026-01-03T00:00:00Z"],
+    [B4, "000000010000000000000005", false, "2026-01-04T00:00:00Z"],
+  ];
+  for (const [name, stop, extension, time] of complete) {
+    await writeBackup(dir, name, encodeSentinel(sentinelFor(stop, extension)), new Date(time));
+  }
   await writeBackup(dir, INCOMPLETE, null);
   // A copy of B1's sentinel with a suffix: WAL-E's start-anchored pattern matches it too.
   await writeKey(dir, `${backupSentinelKey(B1)}.bak`, "{}");
@@ -167,51 +157,41 @@ function userErrorMatching(pattern: RegExp): (error: unknown) => boolean {
   };
 }
 
-Deno.test("listBackups: complete backups only, by start position, one listing level", async () => {
-  const t = await tempStore();
-  try {
-    await populate(t.dir);
-    const store = new RecordingStore(t.store);
-    const entries = await listBackups(store);
-    assert.deepEqual(entries.map((e) => e.name), [B1, B4, B2, B5, B3]);
-    const b1 = entries[0];
-    assert.deepEqual(b1, {
-      name: B1,
-      lastModified: new Date("2026-03-01T00:00:00.250Z"),
-      startSegment: "000000010000000000000002",
-      startOffset: "00000040",
-      sentinelKey: backupSentinelKey(B1),
-    });
-    assert.equal(entries[3].sentinelKey, `${backupSentinelKey(B5)}.old`);
-    // Paged (page size 2 here), always with the delimiter: no volume key was ever listed.
-    assert.ok(store.lists.length > 1);
-    for (const call of store.lists) {
-      assert.equal(call.prefix, "basebackups_005/");
-      assert.equal(call.options.delimiter, "/");
-    }
-    assert.ok(store.listed.includes(`basebackups_005/${INCOMPLETE}/`));
-    assert.equal(store.listed.filter((key) => key.includes("tar_partitions")).length, 0);
-    assert.equal(store.gets.length, 0, "no sentinel is read without detail");
-  } finally {
-    await t.cleanup();
+storeTest("listBackups: complete backups only, by start position, one listing level", async (t) => {
+  await populate(t.dir);
+  const store = new RecordingStore(t.store);
+  const entries = await listBackups(store);
+  assert.deepEqual(entries.map((e) => e.name), [B1, B4, B2, B5, B3]);
+  const b1 = entries[0];
+  assert.deepEqual(b1, {
+    name: B1,
+    lastModified: new Date("2026-03-01T00:00:00.250Z"),
+    startSegment: "000000010000000000000002",
+    startOffset: "00000040",
+    sentinelKey: backupSentinelKey(B1),
+  });
+  assert.equal(entries[3].sentinelKey, `${backupSentinelKey(B5)}.old`);
+  // Paged (page size 2 here), always with the delimiter: no volume key was ever listed.
+  assert.ok(store.lists.length > 1);
+  for (const call of store.lists) {
+    assert.equal(call.prefix, "basebackups_005/");
+    assert.equal(call.options.delimiter, "/");
   }
+  assert.ok(store.listed.includes(`basebackups_005/${INCOMPLETE}/`));
+  assert.equal(store.listed.filter((key) => key.includes("tar_partitions")).length, 0);
+  assert.equal(store.gets.length, 0, "no sentinel is read without detail");
 });
 
-Deno.test("listBackups: an empty or missing basebackups_005/ gives no backups", async () => {
-  const t = await tempStore();
-  try {
-    assert.deepEqual(await listBackups(t.store, { detail: true }), []);
-    await writeKey(t.dir, "wal_005/000000010000000000000002.lzo", "wal");
-    await writeBackup(t.dir, INCOMPLETE, null);
-    assert.deepEqual(await listBackups(t.store), []);
-  } finally {
-    await t.cleanup();
-  }
+storeTest("listBackups: an empty or missing basebackups_005/ gives no backups", async (t) => {
+  assert.deepEqual(await listBackups(t.store, { detail: true }), []);
+  await writeKey(t.dir, "wal_005/000000010000000000000002.lzo", "wal");
+  await writeBackup(t.dir, INCOMPLETE, null);
+  assert.deepEqual(await listBackups(t.store), []);
 });
 
-Deno.test("listBackups --detail: sentinels read (file backend too); a corrupt one warns", async () => {
-  const t = await tempStore();
-  try {
+storeTest(
+  "listBackups --detail: sentinels read (file backend too); a corrupt one warns",
+  async (t) => {
     await populate(t.dir);
     await writeBackup(t.dir, CORRUPT, '{"wal_segment_backup_stop": 3}');
     const { log, text } = await captureLogger();
@@ -228,14 +208,12 @@ Deno.test("listBackups --detail: sentinels read (file backend too); a corrupt on
     assert.match(logged, new RegExp(`WARNING +MSG: cannot read the sentinel of backup ${CORRUPT}`));
     assert.match(logged, /DETAIL: corrupt backup sentinel .*wal_segment_backup_stop must be/);
     assert.equal(logged.match(/WARNING/g)?.length, 1);
-  } finally {
-    await t.cleanup();
-  }
-});
+  },
+);
 
-Deno.test("listBackups --detail: a sentinel deleted after the listing warns and stays empty", async () => {
-  const t = await tempStore();
-  try {
+storeTest(
+  "listBackups --detail: a sentinel deleted after the listing warns and stays empty",
+  async (t) => {
     await writeBackup(t.dir, B1, encodeSentinel(sentinelFor("000000010000000000000002", false)));
     const { log, text } = await captureLogger();
     const vanishing = new RecordingStore(t.store);
@@ -244,49 +222,37 @@ Deno.test("listBackups --detail: a sentinel deleted after the listing warns and 
     assert.equal(entries.length, 1);
     assert.equal(entries[0].detail, undefined);
     assert.match(text(), new RegExp(`WARNING +MSG: the sentinel of backup ${B1} is gone`));
-  } finally {
-    await t.cleanup();
-  }
+  },
+);
+
+storeTest("findBackup: LATEST is the greatest start position, not the newest upload", async (t) => {
+  await populate(t.dir);
+  const latest = await findBackup(t.store, LATEST);
+  assert.equal(latest.name, B3); // timeline 2; B1 was uploaded last
+  assert.equal(latest.detail, undefined);
+  const store = new RecordingStore(t.store);
+  const detailed = await findBackup(store, LATEST, { detail: true });
+  assert.equal(detailed.detail?.walSegmentBackupStop, "000000020000000000000004");
+  assert.deepEqual(store.gets, [backupSentinelKey(B3)], "only the chosen sentinel is read");
 });
 
-Deno.test("findBackup: LATEST is the greatest start position, not the newest upload", async () => {
-  const t = await tempStore();
-  try {
-    await populate(t.dir);
-    const latest = await findBackup(t.store, LATEST);
-    assert.equal(latest.name, B3); // timeline 2; B1 was uploaded last
-    assert.equal(latest.detail, undefined);
-    const store = new RecordingStore(t.store);
-    const detailed = await findBackup(store, LATEST, { detail: true });
-    assert.equal(detailed.detail?.walSegmentBackupStop, "000000020000000000000004");
-    assert.deepEqual(store.gets, [backupSentinelKey(B3)], "only the chosen sentinel is read");
-  } finally {
-    await t.cleanup();
-  }
+storeTest("findBackup: an exact name, with one listing of its sentinel key", async (t) => {
+  await populate(t.dir);
+  const store = new RecordingStore(t.store);
+  const found = await findBackup(store, B2, { detail: true });
+  assert.equal(found.name, B2);
+  assert.equal(found.lastModified.toISOString(), "2026-01-02T00:00:00.000Z");
+  assert.deepEqual(found.detail, sentinelFor("000000010000000000000005", false));
+  assert.deepEqual(store.lists.map((c) => c.prefix), [backupSentinelKey(B2)]);
+  // B1 has a suffixed copy of its sentinel too: the exact key wins.
+  assert.equal((await findBackup(t.store, B1)).sentinelKey, backupSentinelKey(B1));
+  // B5 has only a suffixed sentinel, which WAL-E counts.
+  assert.equal((await findBackup(t.store, B5)).sentinelKey, `${backupSentinelKey(B5)}.old`);
 });
 
-Deno.test("findBackup: an exact name, with one listing of its sentinel key", async () => {
-  const t = await tempStore();
-  try {
-    await populate(t.dir);
-    const store = new RecordingStore(t.store);
-    const found = await findBackup(store, B2, { detail: true });
-    assert.equal(found.name, B2);
-    assert.equal(found.lastModified.toISOString(), "2026-01-02T00:00:00.000Z");
-    assert.deepEqual(found.detail, sentinelFor("000000010000000000000005", false));
-    assert.deepEqual(store.lists.map((c) => c.prefix), [backupSentinelKey(B2)]);
-    // B1 has a suffixed copy of its sentinel too: the exact key wins.
-    assert.equal((await findBackup(t.store, B1)).sentinelKey, backupSentinelKey(B1));
-    // B5 has only a suffixed sentinel, which WAL-E counts.
-    assert.equal((await findBackup(t.store, B5)).sentinelKey, `${backupSentinelKey(B5)}.old`);
-  } finally {
-    await t.cleanup();
-  }
-});
-
-Deno.test("findBackup: unknown names, invalid queries and an empty archive are user errors", async () => {
-  const t = await tempStore();
-  try {
+storeTest(
+  "findBackup: unknown names, invalid queries and an empty archive are user errors",
+  async (t) => {
     await assert.rejects(findBackup(t.store, LATEST), userErrorMatching(/^no backups found$/));
     await populate(t.dir);
     await assert.rejects(
@@ -307,10 +273,8 @@ Deno.test("findBackup: unknown names, invalid queries and an empty archive are u
         return true;
       });
     }
-  } finally {
-    await t.cleanup();
-  }
-});
+  },
+);
 
 Deno.test("latestBackup and compareStartPositions: timeline, segment, offset, then upload time", () => {
   const entry = (name: string, lastModified: string): BackupEntry => {
@@ -337,22 +301,17 @@ Deno.test("latestBackup and compareStartPositions: timeline, segment, offset, th
   assert.equal(compareStartPositions(a, aLater), 0);
 });
 
-Deno.test("readSentinel: missing is null, oversized or non-UTF-8 is corrupt", async () => {
-  const t = await tempStore();
-  try {
-    assert.equal(await readSentinel(t.store, backupSentinelKey(B1)), null);
-    await Deno.mkdir(join(t.dir, "basebackups_005"), { recursive: true });
-    await Deno.writeFile(join(t.dir, backupSentinelKey(B1)), new Uint8Array([0x7b, 0xff, 0x7d]));
-    await assert.rejects(readSentinel(t.store, backupSentinelKey(B1)), (error: unknown) => {
-      assert.ok(error instanceof SentinelError);
-      assert.match(error.message, /is not UTF-8 text/);
-      return true;
-    });
-    await Deno.writeFile(join(t.dir, backupSentinelKey(B2)), new Uint8Array(5 * 1024 * 1024));
-    await assert.rejects(readSentinel(t.store, backupSentinelKey(B2)), /is larger than/);
-  } finally {
-    await t.cleanup();
-  }
+storeTest("readSentinel: missing is null, oversized or non-UTF-8 is corrupt", async (t) => {
+  assert.equal(await readSentinel(t.store, backupSentinelKey(B1)), null);
+  await Deno.mkdir(join(t.dir, "basebackups_005"), { recursive: true });
+  await Deno.writeFile(join(t.dir, backupSentinelKey(B1)), new Uint8Array([0x7b, 0xff, 0x7d]));
+  await assert.rejects(readSentinel(t.store, backupSentinelKey(B1)), (error: unknown) => {
+    assert.ok(error instanceof SentinelError);
+    assert.match(error.message, /is not UTF-8 text/);
+    return true;
+  });
+  await Deno.writeFile(join(t.dir, backupSentinelKey(B2)), new Uint8Array(5 * 1024 * 1024));
+  await assert.rejects(readSentinel(t.store, backupSentinelKey(B2)), /is larger than/);
 });
 
 Deno.test("listBackups: genuine WAL-E 1.1.1 archives (plain, gnutar) as file:// prefixes", async () => {

@@ -36,6 +36,7 @@ import {
   runAsPgUser,
 } from "../_pg/cluster.ts";
 import { SAMPLE_EXTENSION, walEFixtureSentinel } from "./_sentinels.ts";
+import { withTempDir } from "./_tree.ts";
 
 const FIXTURES = new URL("../fixtures/wal-e-1.1.1/", import.meta.url).pathname;
 const MIB16 = 16 * 1024 * 1024;
@@ -190,14 +191,8 @@ Deno.test("quoteConfigValue: quotes and backslashes doubled; line breaks refused
 // ---------------------------------------------------------------------------------------------
 // writeRecoveryConfig
 
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "wald-recovery-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+/** Runs `fn` in a new temporary directory, removed afterwards. */
+const withDir = (fn: (dir: string) => Promise<void>) => withTempDir("wald-recovery-", fn);
 
 const NOW = new Date("2026-11-21T10:00:00.000Z");
 

@@ -18,42 +18,15 @@ import {
 } from "../../src/backup/tar_reader.ts";
 import { walkCluster } from "../../src/backup/walk.ts";
 import { concatBytes } from "../../src/io/bytes.ts";
-import { PROJECT_ROOT, runAsPgUser } from "../_pg/cluster.ts";
 import { noise } from "./_tar_build.ts";
+import { build, projectModule, run, runModuleAsPgUser, withTempDir } from "./_tree.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-type Node = string | Uint8Array | { symlink: string };
-
-async function build(root: string, nodes: Record<string, Node>): Promise<void> {
-  for (const [rel, node] of Object.entries(nodes)) {
-    const path = `${root}/${rel}`.replace(/\/$/, "");
-    await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
-    if (rel.endsWith("/")) await Deno.mkdir(path, { recursive: true });
-    else if (typeof node === "string") await Deno.writeTextFile(path, node);
-    else if (node instanceof Uint8Array) await Deno.writeFile(path, node);
-    else await Deno.symlink(node.symlink, path);
-  }
-}
-
-async function tempDir(): Promise<string> {
-  return await Deno.realPath(await Deno.makeTempDir({ prefix: "wald-tar-" }));
-}
-
-async function run(cmd: string[], cwd?: string): Promise<{ stdout: string; stderr: string }> {
-  const out = await new Deno.Command(cmd[0], {
-    args: cmd.slice(1),
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-    env: { LC_ALL: "C.UTF-8", TZ: "UTC" },
-  }).output();
-  const dec = new TextDecoder();
-  const result = { stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-  if (!out.success) throw new Error(`${cmd.join(" ")} failed: ${result.stderr}`);
-  return result;
-}
+/** A test run in a fresh temporary directory, removed afterwards. */
+const treeTest = (name: string, body: (root: string) => Promise<void>) =>
+  Deno.test(name, () => withTempDir("wald-tar-", body));
 
 /**
  * Reads a whole volume through one reused buffer of `bufferSize`, checking the read contract:
@@ -301,9 +274,9 @@ async function sampleTree(pgdata: string): Promise<void> {
   await Deno.chown(`${pgdata}/base/1/114`, 4242, 4343).catch(() => {}); // as root only
 }
 
-Deno.test("tar: volumes of a tree read back by GNU tar, tar-stream and Python's tarfile", async () => {
-  const root = await tempDir();
-  try {
+treeTest(
+  "tar: volumes of a tree read back by GNU tar, tar-stream and Python's tarfile",
+  async (root) => {
     const pgdata = `${root}/data`;
     await sampleTree(pgdata);
     const { members } = await walkCluster(pgdata);
@@ -406,57 +379,50 @@ Deno.test("tar: volumes of a tree read back by GNU tar, tar-stream and Python's 
         ]),
       );
     }
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
-});
+  },
+);
 
-Deno.test("tar: in-memory members, and large ids read back by GNU tar", async () => {
-  const root = await tempDir();
-  try {
-    await build(root, { "data/global/1260": noise(9000, 7) });
-    const { members } = await walkCluster(`${root}/data`);
-    const label = new TextEncoder().encode("START WAL LOCATION: 0/2000028\n");
-    const control = noise(8192, 8);
-    const memory = (name: string, data: Uint8Array, uid = 26): MemoryMember => ({
-      kind: "data",
-      name,
-      data,
-      mode: 0o600,
-      uid,
-      gid: uid,
-      mtime: 1_700_000_123,
-    });
-    const all: VolumeMember[] = [
-      ...members,
-      memory("backup_label", label),
-      memory("tablespace_map", new Uint8Array(0)),
-      memory("global/pg_control", control, 5_000_000),
-    ];
-    const { tar, reader } = await readVolume(all, 256 * 1024);
-    assert.equal(reader.expandedBytes, 9000 + label.length + 8192);
-    for (const size of [3, 512, 700]) assert.deepEqual((await readVolume(all, size)).tar, tar);
-    const parsed = await readWithTarStream(tar);
-    assert.deepEqual(parsed.at(-3)!.data, label);
-    assert.equal(parsed.at(-2)!.size, 0);
-    assert.deepEqual(parsed.at(-1)!.data, control);
-    assert.deepEqual(parsed.at(-1)!.pax, { uid: "5000000", gid: "5000000" });
+treeTest("tar: in-memory members, and large ids read back by GNU tar", async (root) => {
+  await build(root, { "data/global/1260": noise(9000, 7) });
+  const { members } = await walkCluster(`${root}/data`);
+  const label = new TextEncoder().encode("START WAL LOCATION: 0/2000028\n");
+  const control = noise(8192, 8);
+  const memory = (name: string, data: Uint8Array, uid = 26): MemoryMember => ({
+    kind: "data",
+    name,
+    data,
+    mode: 0o600,
+    uid,
+    gid: uid,
+    mtime: 1_700_000_123,
+  });
+  const all: VolumeMember[] = [
+    ...members,
+    memory("backup_label", label),
+    memory("tablespace_map", new Uint8Array(0)),
+    memory("global/pg_control", control, 5_000_000),
+  ];
+  const { tar, reader } = await readVolume(all, 256 * 1024);
+  assert.equal(reader.expandedBytes, 9000 + label.length + 8192);
+  for (const size of [3, 512, 700]) assert.deepEqual((await readVolume(all, size)).tar, tar);
+  const parsed = await readWithTarStream(tar);
+  assert.deepEqual(parsed.at(-3)!.data, label);
+  assert.equal(parsed.at(-2)!.size, 0);
+  assert.deepEqual(parsed.at(-1)!.data, control);
+  assert.deepEqual(parsed.at(-1)!.pax, { uid: "5000000", gid: "5000000" });
 
-    const tarPath = `${root}/v.tar`;
-    await Deno.writeFile(tarPath, tar);
-    const listing = (await run(["tar", "--numeric-owner", "-tvf", tarPath])).stdout;
-    assert.match(
-      listing,
-      /-rw------- 5000000\/5000000 +8192 2023-11-14 22:\d\d global\/pg_control/,
-    );
-    const out = `${root}/out`;
-    await Deno.mkdir(out);
-    await run(["tar", "-xf", tarPath, "-C", out]);
-    assert.deepEqual(await Deno.readFile(`${out}/global/pg_control`), control);
-    assert.deepEqual(await Deno.readFile(`${out}/backup_label`), label);
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
+  const tarPath = `${root}/v.tar`;
+  await Deno.writeFile(tarPath, tar);
+  const listing = (await run(["tar", "--numeric-owner", "-tvf", tarPath])).stdout;
+  assert.match(
+    listing,
+    /-rw------- 5000000\/5000000 +8192 2023-11-14 22:\d\d global\/pg_control/,
+  );
+  const out = `${root}/out`;
+  await Deno.mkdir(out);
+  await run(["tar", "-xf", tarPath, "-C", out]);
+  assert.deepEqual(await Deno.readFile(`${out}/global/pg_control`), control);
+  assert.deepEqual(await Deno.readFile(`${out}/backup_label`), label);
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -467,9 +433,8 @@ for (const [how, syncReadMaxBytes] of [["synchronous", undefined], ["asynchronou
     growShrinkVanish(syncReadMaxBytes));
 }
 
-async function growShrinkVanish(syncReadMaxBytes: number | undefined): Promise<void> {
-  const root = await tempDir();
-  try {
+function growShrinkVanish(syncReadMaxBytes: number | undefined): Promise<void> {
+  return withTempDir("wald-tar-", async (root) => {
     const pgdata = `${root}/data`;
     const a = noise(10_000, 11);
     const b = noise(10_000, 12);
@@ -527,93 +492,76 @@ async function growShrinkVanish(syncReadMaxBytes: number | undefined): Promise<v
     const tarPath = `${root}/v.tar`;
     await Deno.writeFile(tarPath, tar);
     await run(["tar", "-tf", tarPath]);
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
+  });
 }
 
-Deno.test("tar: a hard link whose target vanished stores its own bytes instead", async () => {
-  const root = await tempDir();
-  try {
-    const pgdata = `${root}/data`;
-    const data = noise(2000, 21);
-    await build(pgdata, { a: data });
-    await Deno.link(`${pgdata}/a`, `${pgdata}/b`);
-    await Deno.link(`${pgdata}/a`, `${pgdata}/c`);
-    const { members } = await walkCluster(pgdata);
-    assert.deepEqual(members.map((m) => [m.name, m.kind]), [
-      ["/", "directory"],
-      ["a", "file"],
-      ["b", "hardlink"],
-      ["c", "hardlink"],
-    ]);
-    await Deno.remove(`${pgdata}/a`);
-    const skipped: string[] = [];
-    const { tar } = await readVolume(members, 1024, {
-      onMemberSkipped: (m) => skipped.push(m.name),
-    });
-    assert.deepEqual(skipped, ["a"]);
-    const parsed = await readWithTarStream(tar);
-    assert.deepEqual(parsed.map((e) => [e.name, e.type, e.linkname]), [
-      ["/", "directory", null],
-      ["b", "file", null],
-      ["c", "link", "b"],
-    ]);
-    assert.deepEqual(parsed[1].data, data);
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
+treeTest("tar: a hard link whose target vanished stores its own bytes instead", async (root) => {
+  const pgdata = `${root}/data`;
+  const data = noise(2000, 21);
+  await build(pgdata, { a: data });
+  await Deno.link(`${pgdata}/a`, `${pgdata}/b`);
+  await Deno.link(`${pgdata}/a`, `${pgdata}/c`);
+  const { members } = await walkCluster(pgdata);
+  assert.deepEqual(members.map((m) => [m.name, m.kind]), [
+    ["/", "directory"],
+    ["a", "file"],
+    ["b", "hardlink"],
+    ["c", "hardlink"],
+  ]);
+  await Deno.remove(`${pgdata}/a`);
+  const skipped: string[] = [];
+  const { tar } = await readVolume(members, 1024, {
+    onMemberSkipped: (m) => skipped.push(m.name),
+  });
+  assert.deepEqual(skipped, ["a"]);
+  const parsed = await readWithTarStream(tar);
+  assert.deepEqual(parsed.map((e) => [e.name, e.type, e.linkname]), [
+    ["/", "directory", null],
+    ["b", "file", null],
+    ["c", "link", "b"],
+  ]);
+  assert.deepEqual(parsed[1].data, data);
 });
 
-Deno.test("tar: at most one file is open at a time, and close() releases it", async () => {
-  const root = await tempDir();
-  try {
-    const pgdata = `${root}/data`;
-    const nodes: Record<string, Uint8Array> = {};
-    for (let i = 0; i < 20; i++) nodes[`f${i}`] = noise(3000 + i * 700, 30 + i);
-    await build(pgdata, nodes);
-    const { members } = await walkCluster(pgdata);
-    // /proc/self/fd needs --allow-all in Deno; ls reads this process's table just as well.
-    const openUnder = async () => {
-      const { stdout } = await run(["ls", "-l", `/proc/${Deno.pid}/fd`]);
-      return stdout.split("\n").filter((line) => line.includes(`${pgdata}/`)).length;
-    };
-    let most = 0;
-    const reader = new TarVolumeReader(members, {
-      syncReadMaxBytes: 4000, // some files read synchronously, some not
-      beforeRead: async () => {
-        most = Math.max(most, await openUnder());
-      },
-    });
-    const buffer = new Uint8Array(1000);
-    for (let i = 0; i < 10; i++) await reader.read(buffer);
-    assert.equal(most, 1);
-    assert.equal(await openUnder(), 1);
-    reader.close();
-    assert.equal(await openUnder(), 0);
-    assert.equal(await reader.read(buffer), 0);
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
+treeTest("tar: at most one file is open at a time, and close() releases it", async (root) => {
+  const pgdata = `${root}/data`;
+  const nodes: Record<string, Uint8Array> = {};
+  for (let i = 0; i < 20; i++) nodes[`f${i}`] = noise(3000 + i * 700, 30 + i);
+  await build(pgdata, nodes);
+  const { members } = await walkCluster(pgdata);
+  // /proc/self/fd needs --allow-all in Deno; ls reads this process's table just as well.
+  const openUnder = async () => {
+    const { stdout } = await run(["ls", "-l", `/proc/${Deno.pid}/fd`]);
+    return stdout.split("\n").filter((line) => line.includes(`${pgdata}/`)).length;
+  };
+  let most = 0;
+  const reader = new TarVolumeReader(members, {
+    syncReadMaxBytes: 4000, // some files read synchronously, some not
+    beforeRead: async () => {
+      most = Math.max(most, await openUnder());
+    },
+  });
+  const buffer = new Uint8Array(1000);
+  for (let i = 0; i < 10; i++) await reader.read(buffer);
+  assert.equal(most, 1);
+  assert.equal(await openUnder(), 1);
+  reader.close();
+  assert.equal(await openUnder(), 0);
+  assert.equal(await reader.read(buffer), 0);
 });
 
-Deno.test("tar: a member that is no longer a regular file is skipped", async () => {
-  const root = await tempDir();
-  try {
-    const pgdata = `${root}/data`;
-    await build(pgdata, { a: "x", b: "y" });
-    const { members } = await walkCluster(pgdata);
-    await Deno.remove(`${pgdata}/a`);
-    await Deno.mkdir(`${pgdata}/a`);
-    const skipped: [string, string][] = [];
-    const { tar } = await readVolume(members, 512, {
-      onMemberSkipped: (m, reason) => skipped.push([m.name, reason]),
-    });
-    assert.deepEqual(skipped, [["a", "no longer a regular file"]]);
-    assert.deepEqual((await readWithTarStream(tar)).map((e) => e.name), ["/", "b"]);
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
+treeTest("tar: a member that is no longer a regular file is skipped", async (root) => {
+  const pgdata = `${root}/data`;
+  await build(pgdata, { a: "x", b: "y" });
+  const { members } = await walkCluster(pgdata);
+  await Deno.remove(`${pgdata}/a`);
+  await Deno.mkdir(`${pgdata}/a`);
+  const skipped: [string, string][] = [];
+  const { tar } = await readVolume(members, 512, {
+    onMemberSkipped: (m, reason) => skipped.push([m.name, reason]),
+  });
+  assert.deepEqual(skipped, [["a", "no longer a regular file"]]);
+  assert.deepEqual((await readWithTarStream(tar)).map((e) => e.name), ["/", "b"]);
 });
 
 Deno.test("tar: an empty member list is just the end of the archive", async () => {
@@ -622,21 +570,17 @@ Deno.test("tar: an empty member list is just the end of the archive", async () =
   assert.equal(reader.membersWritten, 0);
 });
 
-Deno.test("tar: permission denied on a file is a UserError naming it", async () => {
-  const root = await tempDir();
-  try {
-    await Deno.chmod(root, 0o755);
-    const pgdata = `${root}/data`;
-    await build(pgdata, { "base/1/112": "readable", "base/1/113": "secret" });
-    for (const dir of [pgdata, `${pgdata}/base`, `${pgdata}/base/1`]) await Deno.chmod(dir, 0o755);
-    await Deno.chmod(`${pgdata}/base/1/112`, 0o644);
-    await Deno.chmod(`${pgdata}/base/1/113`, 0o000);
-    const script = `${root}/read_as_user.ts`;
-    const url = (path: string) => new URL(`file://${PROJECT_ROOT}/${path}`).href;
-    await Deno.writeTextFile(
-      script,
-      `import { walkCluster } from ${JSON.stringify(url("src/backup/walk.ts"))};
-import { TarVolumeReader } from ${JSON.stringify(url("src/backup/tar_reader.ts"))};
+treeTest("tar: permission denied on a file is a UserError naming it", async (root) => {
+  await Deno.chmod(root, 0o755);
+  const pgdata = `${root}/data`;
+  await build(pgdata, { "base/1/112": "readable", "base/1/113": "secret" });
+  for (const dir of [pgdata, `${pgdata}/base`, `${pgdata}/base/1`]) await Deno.chmod(dir, 0o755);
+  await Deno.chmod(`${pgdata}/base/1/112`, 0o644);
+  await Deno.chmod(`${pgdata}/base/1/113`, 0o000);
+  const result = await runModuleAsPgUser(
+    root,
+    `import { walkCluster } from ${JSON.stringify(projectModule("src/backup/walk.ts"))};
+import { TarVolumeReader } from ${JSON.stringify(projectModule("src/backup/tar_reader.ts"))};
 const { members } = await walkCluster(${JSON.stringify(pgdata)});
 const reader = new TarVolumeReader(members);
 const buffer = new Uint8Array(256 * 1024);
@@ -647,15 +591,8 @@ try {
   console.log(JSON.stringify({ name: error.name, message: error.message, hint: error.hint }));
 }
 `,
-    );
-    await Deno.chmod(script, 0o644);
-    const out = await runAsPgUser(["deno", "run", "--no-config", "--allow-read", script]);
-    assert.equal(out.code, 0, out.stderr);
-    const result = JSON.parse(out.stdout.trim().split("\n").at(-1)!);
-    assert.equal(result.name, "UserError", JSON.stringify(result));
-    assert.equal(result.message, `permission denied reading ${pgdata}/base/1/113`);
-    assert.match(result.hint, /PostgreSQL OS user/);
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
+  ) as { name: string; message: string; hint: string };
+  assert.equal(result.name, "UserError", JSON.stringify(result));
+  assert.equal(result.message, `permission denied reading ${pgdata}/base/1/113`);
+  assert.match(result.hint, /PostgreSQL OS user/);
 });

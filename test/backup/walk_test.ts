@@ -2,30 +2,11 @@ import assert from "node:assert/strict";
 import { UserError } from "../../src/cli/errors.ts";
 import { type ClusterMember, walkCluster } from "../../src/backup/walk.ts";
 import { encodeSentinel } from "../../src/backup/sentinel.ts";
-import { PROJECT_ROOT, runAsPgUser } from "../_pg/cluster.ts";
+import { build, projectModule, run, runModuleAsPgUser, withTempDir } from "./_tree.ts";
 
-/** A fake tree: paths ending in `/` are directories, others files (text) or symlinks. */
-type Node = string | { symlink: string };
-
-async function build(root: string, nodes: Record<string, Node>): Promise<void> {
-  for (const [rel, node] of Object.entries(nodes)) {
-    const path = `${root}/${rel}`.replace(/\/$/, "");
-    const parent = path.slice(0, path.lastIndexOf("/"));
-    await Deno.mkdir(parent, { recursive: true });
-    if (rel.endsWith("/")) await Deno.mkdir(path, { recursive: true });
-    else if (typeof node === "string") await Deno.writeTextFile(path, node);
-    else await Deno.symlink(node.symlink, path);
-  }
-}
-
-async function tempDir(): Promise<string> {
-  return await Deno.realPath(await Deno.makeTempDir({ prefix: "wald-walk-" }));
-}
-
-async function run(cmd: string[]): Promise<void> {
-  const out = await new Deno.Command(cmd[0], { args: cmd.slice(1), stderr: "piped" }).output();
-  if (!out.success) throw new Error(`${cmd.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-}
+/** A test run in a fresh temporary directory, removed afterwards. */
+const treeTest = (name: string, body: (root: string) => Promise<void>) =>
+  Deno.test(name, () => withTempDir("wald-walk-", body));
 
 function names(members: readonly ClusterMember[]): string[] {
   return members.map((m) => m.name);
@@ -130,153 +111,142 @@ async function fakeCluster(root: string): Promise<{ pgdata: string; tablespace: 
   return { pgdata, tablespace };
 }
 
-Deno.test("walk: exclusion rules, order, tablespaces", async () => {
-  const root = await tempDir();
-  try {
-    const { pgdata, tablespace } = await fakeCluster(root);
-    const walk = await walkCluster(pgdata);
-    const T = `pg_tblspc/16400/${PG_DIR}`;
-    const I = `pg_tblspc/16500/${PG_DIR}`;
-    assert.deepEqual(names(walk.members), [
-      "/",
-      ".wal-d/",
-      "PG_VERSION",
-      "base/",
-      "base/.wal-e/",
-      "base/1/",
-      "base/1/112",
-      "base/1/112_fsm",
-      "base/1/16384_init",
-      "base/1/16385",
-      "base/1/16385_fsm",
-      "base/1/16385_vm",
-      "base/1/PG_VERSION",
-      "base/1/t16385",
-      "base/pgsql_tmp/",
-      "conf.link",
-      "dangling",
-      "deep/",
-      "deep/deeper/",
-      "deep/deeper/pg_stat_tmp/",
-      "deep/deeper/pgsql_tmp/",
-      "dir.link",
-      "global/",
-      "global/1260",
-      "global/pg_filenode.map",
-      "log/",
-      "log/postgresql.log",
-      "pg_commit_ts/",
-      "pg_dynshmem/",
-      "pg_hba.conf",
-      "pg_ident.conf",
-      "pg_log/",
-      "pg_logical/",
-      "pg_logical/mappings/",
-      "pg_multixact/",
-      "pg_multixact/members/",
-      "pg_multixact/members/0000",
-      "pg_multixact/offsets/",
-      "pg_multixact/offsets/0000",
-      "pg_notify/",
-      "pg_replslot/",
-      "pg_serial/",
-      "pg_snapshots/",
-      "pg_stat/",
-      "pg_stat/pgstat.stat",
-      "pg_stat_tmp/",
-      "pg_subtrans/",
-      "pg_tblspc/",
-      `${T}/`,
-      `${T}/16384/`,
-      `${T}/16384/16390`,
-      `${T}/16384/16390_vm`,
-      `${T}/16384/16391_init`,
-      `${T}/pgsql_tmp/`,
-      "pg_tblspc/16500/",
-      `${I}/`,
-      `${I}/5/`,
-      `${I}/5/16600`,
-      `${I}/5/16601_init`,
-      "pg_tblspc/99999",
-      "pg_wal/",
-      "pg_xlog/",
-      "postgresql.auto.conf",
-      "postgresql.conf",
-    ]);
-    // Every member's path is where its bytes are; tablespace members are read through the link.
-    for (const m of walk.members) {
-      if (m.name === "/") assert.equal(m.path, pgdata);
-      else assert.equal(m.path, `${pgdata}/${m.name.replace(/\/$/, "")}`);
-    }
-    assert.equal(byName(walk.members, `${T}/16384/16390`).size, "tablespace relation".length);
-
-    assert.deepEqual(walk.tablespaces.map((t) => t.name), ["16400"]);
-    assert.deepEqual(walk.tablespaces[0], {
-      name: "16400",
-      loc: `${tablespace}/`,
-      link: "pg_tblspc/16400",
-    });
-    // In the sentinel they are WAL-E's spec: the list of names, then one entry per name.
-    const encoded = encodeSentinel({
-      walSegmentBackupStop: "000000010000000000000002",
-      walSegmentOffsetBackupStop: "00000256",
-      spec: { basePrefix: `${pgdata}/`, tablespaces: walk.tablespaces },
-    });
-    assert.ok(
-      encoded.includes(
-        `"tablespaces": ["16400"], "16400": {"loc": "${tablespace}/", "link": "pg_tblspc/16400"}`,
-      ),
-      encoded,
-    );
-
-    // Symlinks other than tablespaces are members, with their targets.
-    assert.equal(byName(walk.members, "conf.link").kind, "symlink");
-    assert.equal(byName(walk.members, "conf.link").linkTarget, "postgresql.conf");
-    assert.equal(byName(walk.members, "dangling").linkTarget, "/nonexistent/target");
-    assert.equal(byName(walk.members, "dir.link").linkTarget, "/usr");
-    assert.equal(byName(walk.members, "pg_tblspc/99999").kind, "symlink");
-    assert.deepEqual(walk.skipped, []);
-  } finally {
-    await Deno.remove(root, { recursive: true });
+treeTest("walk: exclusion rules, order, tablespaces", async (root) => {
+  const { pgdata, tablespace } = await fakeCluster(root);
+  const walk = await walkCluster(pgdata);
+  const T = `pg_tblspc/16400/${PG_DIR}`;
+  const I = `pg_tblspc/16500/${PG_DIR}`;
+  assert.deepEqual(names(walk.members), [
+    "/",
+    ".wal-d/",
+    "PG_VERSION",
+    "base/",
+    "base/.wal-e/",
+    "base/1/",
+    "base/1/112",
+    "base/1/112_fsm",
+    "base/1/16384_init",
+    "base/1/16385",
+    "base/1/16385_fsm",
+    "base/1/16385_vm",
+    "base/1/PG_VERSION",
+    "base/1/t16385",
+    "base/pgsql_tmp/",
+    "conf.link",
+    "dangling",
+    "deep/",
+    "deep/deeper/",
+    "deep/deeper/pg_stat_tmp/",
+    "deep/deeper/pgsql_tmp/",
+    "dir.link",
+    "global/",
+    "global/1260",
+    "global/pg_filenode.map",
+    "log/",
+    "log/postgresql.log",
+    "pg_commit_ts/",
+    "pg_dynshmem/",
+    "pg_hba.conf",
+    "pg_ident.conf",
+    "pg_log/",
+    "pg_logical/",
+    "pg_logical/mappings/",
+    "pg_multixact/",
+    "pg_multixact/members/",
+    "pg_multixact/members/0000",
+    "pg_multixact/offsets/",
+    "pg_multixact/offsets/0000",
+    "pg_notify/",
+    "pg_replslot/",
+    "pg_serial/",
+    "pg_snapshots/",
+    "pg_stat/",
+    "pg_stat/pgstat.stat",
+    "pg_stat_tmp/",
+    "pg_subtrans/",
+    "pg_tblspc/",
+    `${T}/`,
+    `${T}/16384/`,
+    `${T}/16384/16390`,
+    `${T}/16384/16390_vm`,
+    `${T}/16384/16391_init`,
+    `${T}/pgsql_tmp/`,
+    "pg_tblspc/16500/",
+    `${I}/`,
+    `${I}/5/`,
+    `${I}/5/16600`,
+    `${I}/5/16601_init`,
+    "pg_tblspc/99999",
+    "pg_wal/",
+    "pg_xlog/",
+    "postgresql.auto.conf",
+    "postgresql.conf",
+  ]);
+  // Every member's path is where its bytes are; tablespace members are read through the link.
+  for (const m of walk.members) {
+    if (m.name === "/") assert.equal(m.path, pgdata);
+    else assert.equal(m.path, `${pgdata}/${m.name.replace(/\/$/, "")}`);
   }
+  assert.equal(byName(walk.members, `${T}/16384/16390`).size, "tablespace relation".length);
+
+  assert.deepEqual(walk.tablespaces.map((t) => t.name), ["16400"]);
+  assert.deepEqual(walk.tablespaces[0], {
+    name: "16400",
+    loc: `${tablespace}/`,
+    link: "pg_tblspc/16400",
+  });
+  // In the sentinel they are WAL-E's spec: the list of names, then one entry per name.
+  const encoded = encodeSentinel({
+    walSegmentBackupStop: "000000010000000000000002",
+    walSegmentOffsetBackupStop: "00000256",
+    spec: { basePrefix: `${pgdata}/`, tablespaces: walk.tablespaces },
+  });
+  assert.ok(
+    encoded.includes(
+      `"tablespaces": ["16400"], "16400": {"loc": "${tablespace}/", "link": "pg_tblspc/16400"}`,
+    ),
+    encoded,
+  );
+
+  // Symlinks other than tablespaces are members, with their targets.
+  assert.equal(byName(walk.members, "conf.link").kind, "symlink");
+  assert.equal(byName(walk.members, "conf.link").linkTarget, "postgresql.conf");
+  assert.equal(byName(walk.members, "dangling").linkTarget, "/nonexistent/target");
+  assert.equal(byName(walk.members, "dir.link").linkTarget, "/usr");
+  assert.equal(byName(walk.members, "pg_tblspc/99999").kind, "symlink");
+  assert.deepEqual(walk.skipped, []);
 });
 
-Deno.test("walk: member fields come from lstat", async () => {
-  const root = await tempDir();
-  try {
-    const pgdata = `${root}/data`;
-    await build(pgdata, { "base/1/16384": "x".repeat(8192), "link": { symlink: "base" } });
-    await Deno.chmod(pgdata, 0o750);
-    await Deno.chmod(`${pgdata}/base/1/16384`, 0o640);
-    await Deno.utime(`${pgdata}/base/1/16384`, 1_600_000_000.5, 1_600_000_000.25);
-    await Deno.chown(`${pgdata}/base/1/16384`, 4242, 4343).catch(() => {}); // as root only
-    const { members } = await walkCluster(pgdata);
-    const rootMember = byName(members, "/");
-    assert.equal(rootMember.kind, "directory");
-    assert.equal(rootMember.mode, 0o750);
-    assert.equal(rootMember.size, 0);
-    const file = byName(members, "base/1/16384");
-    const info = await Deno.lstat(file.path);
-    assert.deepEqual(
-      { kind: file.kind, size: file.size, mode: file.mode, uid: file.uid, gid: file.gid },
-      { kind: "file", size: 8192, mode: 0o640, uid: info.uid, gid: info.gid },
-    );
-    assert.equal(file.mtime, 1_600_000_000.25);
-    assert.equal(file.ino, info.ino);
-    assert.equal(file.dev, info.dev);
-    const link = byName(members, "link");
-    assert.equal(link.size, 0);
-    assert.equal(link.linkTarget, "base");
-    assert.equal(byName(members, "base/").size, 0);
-    const noRoot = await walkCluster(pgdata, { rootMember: false });
-    assert.equal(noRoot.members[0].name, "base/");
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
+treeTest("walk: member fields come from lstat", async (root) => {
+  const pgdata = `${root}/data`;
+  await build(pgdata, { "base/1/16384": "x".repeat(8192), "link": { symlink: "base" } });
+  await Deno.chmod(pgdata, 0o750);
+  await Deno.chmod(`${pgdata}/base/1/16384`, 0o640);
+  await Deno.utime(`${pgdata}/base/1/16384`, 1_600_000_000.5, 1_600_000_000.25);
+  await Deno.chown(`${pgdata}/base/1/16384`, 4242, 4343).catch(() => {}); // as root only
+  const { members } = await walkCluster(pgdata);
+  const rootMember = byName(members, "/");
+  assert.equal(rootMember.kind, "directory");
+  assert.equal(rootMember.mode, 0o750);
+  assert.equal(rootMember.size, 0);
+  const file = byName(members, "base/1/16384");
+  const info = await Deno.lstat(file.path);
+  assert.deepEqual(
+    { kind: file.kind, size: file.size, mode: file.mode, uid: file.uid, gid: file.gid },
+    { kind: "file", size: 8192, mode: 0o640, uid: info.uid, gid: info.gid },
+  );
+  assert.equal(file.mtime, 1_600_000_000.25);
+  assert.equal(file.ino, info.ino);
+  assert.equal(file.dev, info.dev);
+  const link = byName(members, "link");
+  assert.equal(link.size, 0);
+  assert.equal(link.linkTarget, "base");
+  assert.equal(byName(members, "base/").size, 0);
+  const noRoot = await walkCluster(pgdata, { rootMember: false });
+  assert.equal(noRoot.members[0].name, "base/");
 });
 
-Deno.test("walk: a symlinked pg_wal is a symlink member; a relative PGDATA works", async () => {
-  const root = await tempDir();
+treeTest("walk: a symlinked pg_wal is a symlink member; a relative PGDATA works", async (root) => {
   const cwd = Deno.cwd();
   try {
     await build(root, {
@@ -294,38 +264,32 @@ Deno.test("walk: a symlinked pg_wal is a symlink member; a relative PGDATA works
     assert.equal(walk.members[0].path, `${root}/data`);
   } finally {
     Deno.chdir(cwd);
-    await Deno.remove(root, { recursive: true });
   }
 });
 
-Deno.test("walk: hard links name the first member of their inode", async () => {
-  const root = await tempDir();
-  try {
-    const pgdata = `${root}/data`;
-    await build(pgdata, { "a/file": "shared bytes", "single": "one link" });
-    await Deno.link(`${pgdata}/a/file`, `${pgdata}/b-link`);
-    await Deno.link(`${pgdata}/a/file`, `${pgdata}/c-link`);
-    await Deno.link(`${pgdata}/single`, `${root}/outside`); // nlink 2, one path inside: a file
-    const { members } = await walkCluster(pgdata);
-    assert.deepEqual(
-      members.map((m) => [m.name, m.kind, m.size, m.linkTarget]),
-      [
-        ["/", "directory", 0, undefined],
-        ["a/", "directory", 0, undefined],
-        ["a/file", "file", 12, undefined],
-        ["b-link", "hardlink", 0, "a/file"],
-        ["c-link", "hardlink", 0, "a/file"],
-        ["single", "file", 8, undefined],
-      ],
-    );
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
+treeTest("walk: hard links name the first member of their inode", async (root) => {
+  const pgdata = `${root}/data`;
+  await build(pgdata, { "a/file": "shared bytes", "single": "one link" });
+  await Deno.link(`${pgdata}/a/file`, `${pgdata}/b-link`);
+  await Deno.link(`${pgdata}/a/file`, `${pgdata}/c-link`);
+  await Deno.link(`${pgdata}/single`, `${root}/outside`); // nlink 2, one path inside: a file
+  const { members } = await walkCluster(pgdata);
+  assert.deepEqual(
+    members.map((m) => [m.name, m.kind, m.size, m.linkTarget]),
+    [
+      ["/", "directory", 0, undefined],
+      ["a/", "directory", 0, undefined],
+      ["a/file", "file", 12, undefined],
+      ["b-link", "hardlink", 0, "a/file"],
+      ["c-link", "hardlink", 0, "a/file"],
+      ["single", "file", 8, undefined],
+    ],
+  );
 });
 
-Deno.test("walk: fifos, sockets and names that are not UTF-8 are skipped, with reasons", async () => {
-  const root = await tempDir();
-  try {
+treeTest(
+  "walk: fifos, sockets and names that are not UTF-8 are skipped, with reasons",
+  async (root) => {
     const pgdata = `${root}/data`;
     await build(pgdata, { "base/1/112": "x" });
     await run(["mkfifo", `${pgdata}/base/fifo`]);
@@ -348,57 +312,45 @@ Deno.test("walk: fifos, sockets and names that are not UTF-8 are skipped, with r
     assert.ok(bad);
     assert.match(bad.reason, /UTF-8/);
     assert.equal(walk.skipped.length, haveSocket ? 3 : 2);
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
+  },
+);
+
+treeTest("walk: long and non-ASCII names", async (root) => {
+  const pgdata = `${root}/data`;
+  const long = "d".repeat(200);
+  const longer = "e".repeat(250);
+  await build(pgdata, {
+    [`${long}/${longer}/${"f".repeat(255)}`]: "deep",
+    "données/été.conf": "accents",
+    "日本/テーブル": "kanji",
+  });
+  const { members } = await walkCluster(pgdata);
+  assert.deepEqual(names(members), [
+    "/",
+    `${long}/`,
+    `${long}/${longer}/`,
+    `${long}/${longer}/${"f".repeat(255)}`,
+    "données/",
+    "données/été.conf",
+    "日本/",
+    "日本/テーブル",
+  ]);
 });
 
-Deno.test("walk: long and non-ASCII names", async () => {
-  const root = await tempDir();
-  try {
-    const pgdata = `${root}/data`;
-    const long = "d".repeat(200);
-    const longer = "e".repeat(250);
-    await build(pgdata, {
-      [`${long}/${longer}/${"f".repeat(255)}`]: "deep",
-      "données/été.conf": "accents",
-      "日本/テーブル": "kanji",
-    });
-    const { members } = await walkCluster(pgdata);
-    assert.deepEqual(names(members), [
-      "/",
-      `${long}/`,
-      `${long}/${longer}/`,
-      `${long}/${longer}/${"f".repeat(255)}`,
-      "données/",
-      "données/été.conf",
-      "日本/",
-      "日本/テーブル",
-    ]);
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
+treeTest("walk: a missing or non-directory PGDATA is a UserError", async (root) => {
+  await assert.rejects(walkCluster(`${root}/nope`), (error: unknown) => {
+    assert.ok(error instanceof UserError);
+    assert.match(error.message, /does not exist/);
+    assert.ok(error.message.includes(`${root}/nope`));
+    return true;
+  });
+  await Deno.writeTextFile(`${root}/file`, "");
+  await assert.rejects(walkCluster(`${root}/file`), UserError);
 });
 
-Deno.test("walk: a missing or non-directory PGDATA is a UserError", async () => {
-  const root = await tempDir();
-  try {
-    await assert.rejects(walkCluster(`${root}/nope`), (error: unknown) => {
-      assert.ok(error instanceof UserError);
-      assert.match(error.message, /does not exist/);
-      assert.ok(error.message.includes(`${root}/nope`));
-      return true;
-    });
-    await Deno.writeTextFile(`${root}/file`, "");
-    await assert.rejects(walkCluster(`${root}/file`), UserError);
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
-});
-
-Deno.test("walk: directories and files vanishing during the walk are skipped, not errors", async () => {
-  const root = await tempDir();
-  try {
+treeTest(
+  "walk: directories and files vanishing during the walk are skipped, not errors",
+  async (root) => {
     const pgdata = `${root}/data`;
     // Another process drops "databases" (directories of 40 files) while the walk runs, until a
     // walk has overlapped the deletions (usually the first).
@@ -425,20 +377,16 @@ Deno.test("walk: directories and files vanishing during the walk are skipped, no
     }
     console.log(`vanished during walks: ${seen.directory} directories, ${seen.file} files`);
     assert.ok(seen.directory + seen.file > 0, "no walk overlapped the deletions");
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
-});
+  },
+);
 
 const EMPTY = new Uint8Array(0);
 
 /** Runs a walk of `pgdata` as an unprivileged user; returns the error's fields as JSON. */
 async function walkAsUnprivileged(pgdata: string, scriptDir: string) {
-  const script = `${scriptDir}/walk_as_user.ts`;
-  const walkUrl = new URL(`file://${PROJECT_ROOT}/src/backup/walk.ts`).href;
-  await Deno.writeTextFile(
-    script,
-    `import { walkCluster } from ${JSON.stringify(walkUrl)};
+  return await runModuleAsPgUser(
+    scriptDir,
+    `import { walkCluster } from ${JSON.stringify(projectModule("src/backup/walk.ts"))};
 try {
   const walk = await walkCluster(${JSON.stringify(pgdata)});
   console.log(JSON.stringify({ members: walk.members.length }));
@@ -446,15 +394,10 @@ try {
   console.log(JSON.stringify({ name: error.name, message: error.message, hint: error.hint }));
 }
 `,
-  );
-  await Deno.chmod(script, 0o644);
-  const out = await runAsPgUser(["deno", "run", "--no-config", "--allow-read", script]);
-  assert.equal(out.code, 0, out.stderr);
-  return JSON.parse(out.stdout.trim().split("\n").at(-1)!);
+  ) as { members?: number; name: string; message: string; hint: string };
 }
 
-Deno.test("walk: permission denied on a directory is a UserError naming it", async () => {
-  const root = await tempDir();
+treeTest("walk: permission denied on a directory is a UserError naming it", async (root) => {
   try {
     await Deno.chmod(root, 0o755);
     const pgdata = `${root}/data`;
@@ -477,6 +420,5 @@ Deno.test("walk: permission denied on a directory is a UserError naming it", asy
     assert.equal(top.message, `permission denied reading ${pgdata}`);
   } finally {
     await Deno.chmod(`${root}/data/base/2`, 0o755).catch(() => {});
-    await Deno.remove(root, { recursive: true });
   }
 });

@@ -11,8 +11,7 @@ import {
 import { connectionSettings, type ServerNotice } from "../../src/pg/connection.ts";
 import { readControlFile } from "../../src/pg/control.ts";
 import {
-  chownToPgUser,
-  cloneCluster,
+  cloneStandby,
   type Cluster,
   createCluster,
   ignoreUnlessPg,
@@ -320,18 +319,7 @@ for (const major of MAJORS) {
         });
 
         await t.step("a hot standby takes backups and reports recovery", async () => {
-          await primary.stop();
-          standby = await cloneCluster(primary, {
-            settings: {
-              primary_conninfo:
-                `host=${primary.socketDir} port=${primary.port} user=postgres application_name=s1`,
-            },
-          });
-          const signal = join(standby.dataDir, "standby.signal");
-          await Deno.writeTextFile(signal, "");
-          await chownToPgUser(signal);
-          await primary.start();
-          await standby.start();
+          standby = await cloneStandby(primary);
           await waitFor(
             async () =>
               (await primary.sql("SELECT 1 FROM pg_stat_replication WHERE state = 'streaming'"))
