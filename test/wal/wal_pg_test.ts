@@ -135,7 +135,10 @@ Deno.test({
         }
         const log = await Deno.readTextFile(pg.logFile);
         assert.match(log, /already archived by an earlier wal-push/);
-        assert.doesNotMatch(log, /found the object already archived|already archived with the/);
+        // A call that comes between push-ahead's upload and its ledger entry finds no entry and
+        // compares the stored copy instead ("already archived with the same content"): slower,
+        // equally right, and under load it happens. Nothing may be refused or fail.
+        assert.doesNotMatch(log, /refusing to overwrite|ERROR|CRITICAL/);
         // Entries are dropped once PostgreSQL has marked their files done: after one more
         // segment, nothing is left.
         await pg.sql("INSERT INTO t VALUES (-1, 'x')");
