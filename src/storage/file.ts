@@ -48,9 +48,9 @@ import { readChunks } from "../io/byob.ts";
 import { basename, dirname } from "../io/path.ts";
 
 /** Mode of the directories this backend creates (before the umask). */
-export const FILE_STORE_DIRECTORY_MODE = 0o700;
+const FILE_STORE_DIRECTORY_MODE = 0o700;
 /** Mode of the files this backend creates (before the umask). */
-export const FILE_STORE_FILE_MODE = 0o600;
+const FILE_STORE_FILE_MODE = 0o600;
 /** Default page size of {@linkcode FileStore.list}. */
 export const DEFAULT_LIST_PAGE_SIZE = 1000;
 /** How long continuation pages of a listing may reuse a directory's sorted entries. */

@@ -13,7 +13,7 @@ import { resolveConfig } from "../../src/config/resolve.ts";
 import { fromFileUrl } from "../../src/io/path.ts";
 import { backupSentinelKey, extendedVersionKey, volumeKey } from "../../src/layout/keys.ts";
 import { openStore } from "../../src/storage/mod.ts";
-import { S3RVER_KEY, s3rverUnavailable, startS3rver } from "../storage/_s3rver.ts";
+import { s3rverEnv, s3rverUnavailable, startS3rver } from "../storage/_s3rver.ts";
 import { walD } from "../wal/_cli.ts";
 import { exists, sha } from "./_restore_scratch.ts";
 import { SAMPLE_EXTENSION, walEFixtureSentinel } from "./_sentinels.ts";
@@ -60,12 +60,7 @@ Deno.test({
     const server = await startS3rver(["wald-restore"]);
     const dir = await Deno.makeTempDir({ prefix: "wald-fetch-s3-" });
     const env = {
-      WALE_S3_PREFIX: "s3://wald-restore/cluster",
-      WALE_S3_ENDPOINT: server.endpoint,
-      AWS_REGION: "us-east-1",
-      AWS_ACCESS_KEY_ID: S3RVER_KEY,
-      AWS_SECRET_ACCESS_KEY: S3RVER_KEY,
-      AWS_EC2_METADATA_DISABLED: "true",
+      ...s3rverEnv(server.endpoint, "s3://wald-restore/cluster"),
       WALE_FILE_PREFIX: "",
       WALD_PROGRESS_SECONDS: "0",
     };

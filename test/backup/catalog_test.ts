@@ -18,7 +18,7 @@ import { formatLastModified } from "../../src/commands/backup_list.ts";
 import { FileStore } from "../../src/storage/file.ts";
 import { openStore } from "../../src/storage/mod.ts";
 import type { ListOptions, ListPage, ObjectStore } from "../../src/storage/types.ts";
-import { S3RVER_KEY, s3rverUnavailable, startS3rver } from "../storage/_s3rver.ts";
+import { s3rverEnv, s3rverUnavailable, startS3rver } from "../storage/_s3rver.ts";
 import { walD } from "../wal/_cli.ts";
 import { captureLogger } from "../log/_capture.ts";
 import { withCleanup } from "./_restore_scratch.ts";
@@ -350,12 +350,7 @@ Deno.test({
     const server = await startS3rver(["wald-test"]);
     try {
       const env = {
-        WALE_S3_PREFIX: "s3://wald-test/catalog",
-        WALE_S3_ENDPOINT: server.endpoint,
-        AWS_REGION: "us-east-1",
-        AWS_ACCESS_KEY_ID: S3RVER_KEY,
-        AWS_SECRET_ACCESS_KEY: S3RVER_KEY,
-        AWS_EC2_METADATA_DISABLED: "true",
+        ...s3rverEnv(server.endpoint, "s3://wald-test/catalog"),
         WALE_RETRIES: "2",
       };
       const config = resolveConfig(
