@@ -42,6 +42,8 @@ import type { Logger } from "../log/logger.ts";
 import { listObjects } from "../storage/list.ts";
 import { type ObjectStore, StorageError } from "../storage/types.ts";
 import { parseSentinel, type Sentinel, SentinelError } from "./sentinel.ts";
+import { concatBytes } from "../io/bytes.ts";
+import { compareStrings } from "../io/compare.ts";
 import { forEachLimited } from "../io/concurrency.ts";
 
 /** The query that names the most recent backup. */
@@ -186,18 +188,14 @@ export function compareStartPositions(
   byName = true,
 ): number {
   // Fixed-width upper-case hex: text order is numeric order (timeline first, then log, seg).
-  const bySegment = compareText(a.startSegment, b.startSegment);
+  const bySegment = compareStrings(a.startSegment, b.startSegment);
   if (bySegment !== 0) return bySegment;
   const decimal = /^[0-9]{8}$/;
   const byOffset = decimal.test(a.startOffset) && decimal.test(b.startOffset)
     ? Number(a.startOffset) - Number(b.startOffset)
-    : compareText(a.startOffset, b.startOffset);
+    : compareStrings(a.startOffset, b.startOffset);
   if (byOffset !== 0 || !byName) return byOffset;
-  return compareText(a.name, b.name);
-}
-
-function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+  return compareStrings(a.name, b.name);
 }
 
 /**
@@ -229,12 +227,7 @@ export async function readSentinel(
   } finally {
     reader.releaseLock();
   }
-  const bytes = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, at);
-    at += chunk.byteLength;
-  }
+  const bytes = concatBytes(chunks);
   let text: string;
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);

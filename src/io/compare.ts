@@ -1,4 +1,9 @@
-/** Comparing byte streams without buffering them whole. @module */
+/** Comparing: strings in code-unit order, and byte streams without buffering them whole. @module */
+
+/** Orders strings by UTF-16 code units (as object stores order keys), not by locale. */
+export function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
 
 /** A reader that hands out bytes in requested amounts across chunk boundaries. */
 class ChunkCursor {

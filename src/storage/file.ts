@@ -46,6 +46,7 @@ import type {
 import { StorageError } from "./types.ts";
 import { readChunks } from "../io/byob.ts";
 import { basename, dirname } from "../io/path.ts";
+import { compareStrings } from "../io/compare.ts";
 
 /** Mode of the directories this backend creates (before the umask). */
 const FILE_STORE_DIRECTORY_MODE = 0o700;
@@ -64,10 +65,6 @@ const LISTING_CACHE_DIRECTORIES = 8;
 export interface FileStoreOptions {
   /** Random bytes for temporary names; default `crypto.getRandomValues`. */
   readonly randomBytes?: (size: number) => Uint8Array;
-}
-
-function compareStrings(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function isMissing(error: unknown): boolean {
