@@ -10,7 +10,8 @@
 import type { Invocation } from "../cli/types.ts";
 import type { Logger } from "../log/logger.ts";
 import { UserError } from "../cli/errors.ts";
-import { asUserError, progressOptions } from "./common.ts";
+import { asUserError } from "./common.ts";
+import { progressOptions } from "./progress.ts";
 
 /** Restores; exit 0 only once every volume is extracted, verified and synced. */
 export async function run(inv: Invocation<"backup-fetch">, log: Logger): Promise<number> {

@@ -12,7 +12,8 @@
 import type { Invocation } from "../cli/types.ts";
 import type { Logger } from "../log/logger.ts";
 import type { BackupServer } from "../backup/push.ts";
-import { asUserError, progressOptions } from "./common.ts";
+import { asUserError } from "./common.ts";
+import { progressOptions } from "./progress.ts";
 
 /** Takes the backup; exit 0 only once its sentinel is stored. */
 export async function run(inv: Invocation<"backup-push">, log: Logger): Promise<number> {

@@ -1,15 +1,14 @@
-/** Helpers shared by the command modules. @module */
+/**
+ * Helpers shared by the command modules. Every command imports this module, wal-push included
+ * (once per WAL segment): it loads nothing that only some commands need (pg_control reading is
+ * imported when asked for; backup progress lives in progress.ts).
+ *
+ * @module
+ */
 
 import { dirname, join } from "../io/path.ts";
 import { UserError } from "../cli/errors.ts";
-import { walSegmentSizeOf } from "../pg/control.ts";
 import { StorageError } from "../storage/types.ts";
-import type { EffectiveEnvironment } from "../config/environment.ts";
-import {
-  DEFAULT_PROGRESS_SECONDS,
-  PROGRESS_SECONDS_ENV_VAR,
-  type ProgressOptions,
-} from "../backup/progress.ts";
 
 /**
  * Turns a classified storage failure into one clear log line (ERROR with the hint) and the
@@ -42,31 +41,10 @@ export function asUserError(error: unknown, exitCode: number): never {
  * pg_control is found.
  */
 export async function segmentSizeNear(walDir: string): Promise<number | null> {
+  const { walSegmentSizeOf } = await import("../pg/control.ts");
   for (const dataDir of [join(walDir, ".."), dirname(walDir), "."]) {
     const size = await walSegmentSizeOf(dataDir).catch(() => null);
     if (size !== null) return size;
   }
   return null;
-}
-
-/**
- * How a long command reports progress: a live line when stderr is a terminal, else a log line
- * every `WALD_PROGRESS_SECONDS` (checked here, before any work starts).
- */
-export function progressOptions(environment: EffectiveEnvironment): ProgressOptions {
-  const raw = environment.get(PROGRESS_SECONDS_ENV_VAR)?.trim();
-  let logSeconds = DEFAULT_PROGRESS_SECONDS;
-  if (raw !== undefined && raw !== "") {
-    logSeconds = Number(raw);
-    if (!Number.isFinite(logSeconds) || logSeconds < 0) {
-      throw new UserError(
-        `${PROGRESS_SECONDS_ENV_VAR} must be a number of seconds (0 for none), got "${raw}"`,
-        { hint: `Unset it for a progress line every ${DEFAULT_PROGRESS_SECONDS} s.` },
-      );
-    }
-  }
-  const terminal = Deno.stderr.isTerminal()
-    ? { write: (bytes: Uint8Array) => void Deno.stderr.writeSync(bytes) }
-    : null;
-  return { terminal, logSeconds };
 }
