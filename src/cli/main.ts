@@ -19,6 +19,7 @@ import { parseCommandLine } from "./parse.ts";
 import type { CommandName, CommandSelection, GlobalOptions, Invocation } from "./types.ts";
 import { versionOutput } from "./version_command.ts";
 import type { EffectiveEnvironment } from "../config/environment.ts";
+import { writeAllSync } from "../io/file_stream.ts";
 import type { EnvDirOverlay } from "../config/envdir.ts";
 import type { Logger } from "../log/logger.ts";
 
@@ -57,12 +58,6 @@ export interface RunnerDependencies {
 }
 
 const encoder = new TextEncoder();
-
-function writeAllSync(target: { writeSync(bytes: Uint8Array): number }, text: string): void {
-  const bytes = encoder.encode(text);
-  let offset = 0;
-  while (offset < bytes.length) offset += target.writeSync(bytes.subarray(offset));
-}
 
 /** Sets and unsets the envdir's variables in `Deno.env`, like `envdir` does before exec. */
 export function applyEnvOverlayToProcess(overlay: EnvDirOverlay): void {
@@ -170,8 +165,10 @@ export async function main(
   argv: readonly string[],
   deps: RunnerDependencies = {},
 ): Promise<number> {
-  const writeStdout = deps.writeStdout ?? ((text) => writeAllSync(Deno.stdout, text));
-  const writeStderr = deps.writeStderr ?? ((text) => writeAllSync(Deno.stderr, text));
+  const writeStdout = deps.writeStdout ??
+    ((text) => writeAllSync(Deno.stdout, encoder.encode(text)));
+  const writeStderr = deps.writeStderr ??
+    ((text) => writeAllSync(Deno.stderr, encoder.encode(text)));
 
   let env: EffectiveEnvironment;
   let globals: GlobalOptions;

@@ -69,6 +69,7 @@ import {
   listBackups,
   loadDetails,
 } from "../backup/catalog.ts";
+import { writeAllSync } from "../io/file_stream.ts";
 import { formatLsn } from "../layout/mod.ts";
 import type { Logger } from "../log/logger.ts";
 import { openStore } from "../storage/mod.ts";
@@ -110,7 +111,8 @@ export async function run(inv: Invocation<"backup-list">, log: Logger): Promise<
   } catch (error) {
     asUserError(error, FAILURE);
   }
-  writeStdout(json ? renderBackupJson(entries) : renderBackupTable(entries, scheme));
+  const text = json ? renderBackupJson(entries) : renderBackupTable(entries, scheme);
+  writeAllSync(Deno.stdout, new TextEncoder().encode(text));
   return 0;
 }
 
@@ -204,12 +206,4 @@ export function backupJson(entry: BackupEntry): Record<string, unknown> {
       expanded_size_bytes: volumes.reduce((sum, v) => sum + v.expandedSizeBytes, 0),
     },
   };
-}
-
-const encoder = new TextEncoder();
-
-function writeStdout(text: string): void {
-  const bytes = encoder.encode(text);
-  let offset = 0;
-  while (offset < bytes.length) offset += Deno.stdout.writeSync(bytes.subarray(offset));
 }

@@ -12,6 +12,7 @@
 import type { Invocation } from "../cli/types.ts";
 import type { Logger } from "../log/logger.ts";
 import type { BackupServer } from "../backup/push.ts";
+import { writeAllSync } from "../io/file_stream.ts";
 import { asUserError } from "./common.ts";
 import { progressOptions } from "./progress.ts";
 
@@ -39,7 +40,7 @@ export async function run(inv: Invocation<"backup-push">, log: Logger): Promise<
       progress,
     });
     // The name on stdout, for scripts (the log goes to stderr).
-    await Deno.stdout.write(new TextEncoder().encode(`${pushed.name}\n`));
+    writeAllSync(Deno.stdout, new TextEncoder().encode(`${pushed.name}\n`));
     return 0;
   } catch (error) {
     asUserError(error, 1);

@@ -7,6 +7,7 @@ import {
   PROGRESS_SECONDS_ENV_VAR,
   type ProgressOptions,
 } from "../backup/progress.ts";
+import { writeAllSync } from "../io/file_stream.ts";
 
 /**
  * How a long command reports progress: a live line when stderr is a terminal, else a log line
@@ -25,7 +26,7 @@ export function progressOptions(environment: EffectiveEnvironment): ProgressOpti
     }
   }
   const terminal = Deno.stderr.isTerminal()
-    ? { write: (bytes: Uint8Array) => void Deno.stderr.writeSync(bytes) }
+    ? { write: (bytes: Uint8Array) => writeAllSync(Deno.stderr, bytes) }
     : null;
   return { terminal, logSeconds };
 }

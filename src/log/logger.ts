@@ -58,8 +58,8 @@ export interface LoggerOptions {
   readonly clock?: () => number;
   /** Process id to print (injectable for tests). */
   readonly pid?: number;
-  /** Writes text to stderr; default: `Deno.stderr`, synchronously. */
-  readonly writeStderr?: (text: string) => void;
+  /** Writes text to stderr (the runner's writer, which tests replace). */
+  readonly writeStderr: (text: string) => void;
   /** Syslog sockets to probe; default `settings.syslogSocketOverride` or the system paths. */
   readonly syslogSockets?: readonly string[];
   /** Directory for the temporary syslog client socket (`TMPDIR`). */
@@ -69,15 +69,6 @@ export interface LoggerOptions {
 /** Current time in epoch microseconds. */
 export function systemClockMicros(): number {
   return Math.floor((performance.timeOrigin + performance.now()) * 1000);
-}
-
-const encoder = new TextEncoder();
-
-/** Writes all of `text` to stderr synchronously. */
-export function writeStderrSync(text: string): void {
-  const bytes = encoder.encode(text);
-  let offset = 0;
-  while (offset < bytes.length) offset += Deno.stderr.writeSync(bytes.subarray(offset));
 }
 
 /** First path that exists and is a socket; `null` when none is. */
@@ -186,7 +177,7 @@ class NamedLogger implements Logger {
  */
 export async function createLogger(options: LoggerOptions): Promise<Logger> {
   const { settings } = options;
-  const writeStderr = options.writeStderr ?? writeStderrSync;
+  const { writeStderr } = options;
   let syslog: SyslogSink | null = null;
   if (settings.destinations.includes("syslog")) {
     const candidates = options.syslogSockets ??

@@ -6,7 +6,6 @@ export {
   findSyslogSocket,
   MAIN_LOGGER_NAME,
   systemClockMicros,
-  writeStderrSync,
 } from "./logger.ts";
 export type { LogRecord, StructuredFields, StructuredValue } from "./format.ts";
 export {
