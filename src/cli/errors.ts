@@ -54,8 +54,3 @@ export class UsageError extends Error {
     this.exitCode = exitCode;
   }
 }
-
-/** The one stderr line printed for a {@link UsageError} (without the trailing newline). */
-export function formatUsageErrorLine(error: UsageError): string {
-  return `wal-d: error: ${error.message.replaceAll("\n", " ")}`;
-}

@@ -9,19 +9,19 @@
  * | 2 | usage errors (one `wal-d: error: …` line); `AWS_INSTANCE_PROFILE` invalid; any unexpected exception (logged at CRITICAL) |
  * | 127 | no subcommand while a prefix is configured (WAL-E's quirk); without a prefix: 2 |
  *
- * Only the parser and this file are loaded for `version`; the config and log layers and each
- * command are loaded with `await import()` when needed.
+ * Only the parser, this file and the output writer (io/file_stream.ts) are loaded for `version`;
+ * the config and log layers and each command are loaded with `await import()` when needed.
  */
 import { COMMAND_LOADERS } from "./commands.ts";
 import type { ConfiguredCommandName } from "./commands.ts";
-import { formatUsageErrorLine, UsageError, UserError } from "./errors.ts";
+import { UsageError, UserError } from "./errors.ts";
 import { parseCommandLine } from "./parse.ts";
 import type { CommandName, CommandSelection, GlobalOptions, Invocation } from "./types.ts";
-import { versionOutput } from "./version_command.ts";
 import type { EffectiveEnvironment } from "../config/environment.ts";
 import { writeAllSync } from "../io/file_stream.ts";
 import type { EnvDirOverlay } from "../config/envdir.ts";
 import type { Logger } from "../log/logger.ts";
+import { WALD_VERSION } from "../version.ts";
 
 /** Exit code when no subcommand is given but a prefix is configured (WAL-E). */
 export const NO_SUBCOMMAND_WITH_PREFIX_EXIT_CODE = 127;
@@ -67,8 +67,9 @@ export function applyEnvOverlayToProcess(overlay: EnvDirOverlay): void {
   }
 }
 
+/** The one stderr line of a {@link UsageError}. */
 function usageLine(error: UsageError): string {
-  return `${formatUsageErrorLine(error)}\n`;
+  return `wal-d: error: ${error.message.replaceAll("\n", " ")}\n`;
 }
 
 /** A pre-logger failure as one stderr line. */
@@ -181,7 +182,7 @@ export async function main(
       return 0;
     }
     if (parsed.selection?.command === "version") {
-      writeStdout(versionOutput());
+      writeStdout(`${WALD_VERSION}\n`);
       return 0;
     }
     globals = parsed.globals;

@@ -21,14 +21,6 @@ export const SECRET_ENV_VARS = [
   "PGPASSWORD",
 ] as const;
 
-/** Name of a secret environment variable. */
-export type SecretEnvVar = typeof SECRET_ENV_VARS[number];
-
-/** Whether `name` is one of {@link SECRET_ENV_VARS}. */
-export function isSecretEnvVar(name: string): name is SecretEnvVar {
-  return (SECRET_ENV_VARS as readonly string[]).includes(name);
-}
-
 /** A secret string that refuses to be printed. */
 export class Secret {
   readonly #value: string;
