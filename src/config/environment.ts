@@ -1,10 +1,7 @@
 /**
  * The effective environment: the process environment overlaid with an envdir (see envdir.ts).
  */
-import { SECRET_ENV_VARS } from "./secret.ts";
-
-/** Minimum length of a secret value that log redaction replaces (shorter ones would mangle text). */
-export const MIN_REDACTABLE_SECRET_LENGTH = 4;
+import { MIN_REDACTABLE_SECRET_LENGTH, SECRET_ENV_VARS } from "./secret.ts";
 
 /** An immutable name → value map whose printed forms hide secret values. */
 export class EffectiveEnvironment {

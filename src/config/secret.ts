@@ -7,6 +7,9 @@
 /** What every rendering of a secret shows. */
 export const REDACTED = "<redacted>";
 
+/** Minimum length of a secret value that log redaction replaces (shorter ones would mangle text). */
+export const MIN_REDACTABLE_SECRET_LENGTH = 4;
+
 /**
  * Environment variables whose values are secrets. The first six are the ones WAL-E reads
  * (spec §9; they are refused as flags); `PGPASSWORD` is libpq's and is redacted from logs too.
