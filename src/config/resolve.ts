@@ -16,7 +16,11 @@ import type {
   SwiftSettings,
 } from "./types.ts";
 
-/** WAL-E's default number of attempts (`WALE_RETRIES`). */
+/**
+ * `Config.retries` when `WALE_RETRIES` is unset: WAL-E's default number of attempts. wal-d's storage
+ * layer does not use it: without the variable it makes its own default number of attempts
+ * (src/storage/mod.ts, src/storage/policy.ts).
+ */
 export const DEFAULT_RETRIES = 100;
 /** Default of `WALE_LOG_DESTINATION`. */
 export const DEFAULT_LOG_DESTINATIONS = "stderr,syslog";
@@ -59,8 +63,9 @@ export function parseRetriesEnv(value: string | undefined): number {
   if (value === undefined || value.trim() === "") return DEFAULT_RETRIES;
   if (!/^\s*[+-]?[0-9]+\s*$/.test(value)) {
     throw new UserError(`WALE_RETRIES must be an integer, got "${value}"`, {
-      hint: "Set WALE_RETRIES to the maximum number of attempts (1 = no retry, 0 = forever), " +
-        `or unset it for the default of ${DEFAULT_RETRIES}.`,
+      hint: "Set WALE_RETRIES to the maximum number of attempts per storage operation (1 = no " +
+        "retry, 0 = no limit on the count; WALD_RETRY_BUDGET_SECONDS bounds the time either " +
+        "way), or unset it for wal-d's default.",
     });
   }
   return Number.parseInt(value.trim(), 10);

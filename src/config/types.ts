@@ -135,7 +135,11 @@ export interface Config {
   readonly secrets: SecretSettings;
   /** `--gpg-key-id`, else `WALE_GPG_KEY_ID`; `null` = no encryption. */
   readonly gpgKeyId: string | null;
-  /** `WALE_RETRIES`, default 100; ≤ 0 means retry forever, 1 means no retry (spec §11). */
+  /**
+   * `WALE_RETRIES`: the maximum number of attempts per storage operation; 1 means no retry, ≤ 0 no
+   * limit on the count (the time budget still holds). 100 (WAL-E's default) when unset, which the
+   * storage layer ignores: it then makes its own default number of attempts.
+   */
   readonly retries: number;
   /** `TMPDIR` (spool location); `null` = system default. */
   readonly tmpDir: string | null;
