@@ -234,12 +234,12 @@ export function parseIntegerArgument(
   return parsed;
 }
 
-function integerOption(
+function integerOption<T extends number | null>(
   scanResult: ScanResult,
   long: string,
   minimum: number,
-  fallback: number,
-): number {
+  fallback: T,
+): number | T {
   const value = stringOption(scanResult.values, long);
   if (value === undefined) return fallback;
   return parseIntegerArgument(scanResult.spelled.get(long) ?? long, value, minimum);
@@ -343,15 +343,12 @@ function selectionFrom(scanResult: ScanResult, command: CommandName): CommandSel
       return { command, args: {} };
     case "backup-push": {
       const [pgClusterDirectory] = expectPositionals(spec, scanResult.positionals);
-      const rate = stringOption(values, "--cluster-read-rate-limit");
       return {
         command,
         args: {
           pgClusterDirectory,
           poolSize: integerOption(scanResult, "--pool-size", 1, DEFAULT_POOL_SIZES[command]),
-          clusterReadRateLimit: rate === undefined
-            ? null
-            : parseIntegerArgument("--cluster-read-rate-limit", rate, 1),
+          clusterReadRateLimit: integerOption(scanResult, "--cluster-read-rate-limit", 1, null),
           whileOffline: flagOption(values, "--while-offline"),
           fastCheckpoint: flagOption(values, "--fast-checkpoint"),
         },

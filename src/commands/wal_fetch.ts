@@ -56,7 +56,7 @@ export async function run(inv: Invocation<"wal-fetch">, log: Logger): Promise<nu
       }
       if (await prefetchDir.promote(name, dest, segmentSize)) {
         log.getLogger("wal_e.worker.prefetch").info("promoted prefetched wal segment", {
-          structured: { action: "wal-fetch", key: url, prefix: inv.prefix.pathPrefix, seg: name },
+          structured: fields,
         });
         await startPrefetches(inv, prefetchDir, walDir, upcoming);
         return 0;
