@@ -5,6 +5,9 @@
  * asks for files that do not exist as part of normal recovery), 2 on any other failure. The
  * destination is written atomically, so no exit leaves a partial file behind.
  *
+ * A segment already prefetched is only renamed into place: the store (for S3, the AWS SDK) and the
+ * codec are loaded after that check, when there is something to download.
+ *
  * @module
  */
 
@@ -12,6 +15,7 @@ import { dirname, isAbsolute, resolve } from "../io/path.ts";
 import { spawnSelfDetached } from "../cli/reinvoke.ts";
 import { UserError } from "../cli/errors.ts";
 import type { Invocation } from "../cli/types.ts";
+import { objectUrl } from "../config/prefix.ts";
 import {
   classifyWalFileName,
   DEFAULT_WAL_SEGMENT_SIZE,
@@ -19,8 +23,6 @@ import {
   walKey,
 } from "../layout/mod.ts";
 import type { Logger } from "../log/logger.ts";
-import { openStore } from "../storage/mod.ts";
-import { downloadWalFileWithRetries } from "../wal/fetch.ts";
 import { PrefetchDirectory } from "../wal/prefetch.ts";
 import { asUserError, segmentSizeNear } from "./common.ts";
 
@@ -42,8 +44,7 @@ export async function run(inv: Invocation<"wal-fetch">, log: Logger): Promise<nu
     }
     const walDir = dirname(dest);
     const segmentSize = await segmentSizeNear(walDir);
-    const store = await openStore(inv.config, log);
-    const url = store.url(walKey(name));
+    const url = objectUrl(inv.prefix, walKey(name));
     const fields = { action: "wal-fetch", key: url, prefix: inv.prefix.pathPrefix, seg: name };
     const prefetchDir = new PrefetchDirectory(walDir);
     const upcoming = prefetch > 0 && kind === "segment"
@@ -63,6 +64,11 @@ export async function run(inv: Invocation<"wal-fetch">, log: Logger): Promise<nu
       }
     }
 
+    const [{ openStore }, { downloadWalFileWithRetries }] = await Promise.all([
+      import("../storage/mod.ts"),
+      import("../wal/fetch.ts"),
+    ]);
+    const store = await openStore(inv.config, log);
     fetchLog.info("begin wal restore", { structured: { ...fields, state: "begin" } });
     const outcome = await downloadWalFileWithRetries(name, dest, {
       store,

@@ -95,6 +95,17 @@ export function fileStorageRoot(prefix: StoragePrefix): string {
   return `/${prefix.pathPrefix}`;
 }
 
+/**
+ * The URL of object `key` under `prefix`, as the stores print it (`ObjectStore.url`):
+ * `s3://bucket/path/key`, `file:///path/key` (a file URL's host is ignored, as in
+ * {@linkcode fileStorageRoot}). For log lines that must not wait for a store to be opened (opening
+ * an S3 store loads the AWS SDK).
+ */
+export function objectUrl(prefix: StoragePrefix, key: string): string {
+  const host = prefix.scheme === "file" ? "" : prefix.storeName;
+  return `${prefix.scheme}://${host}/${prefix.pathPrefix}${key}`;
+}
+
 /** Prefix flags, in WAL-E's precedence order. */
 export interface PrefixFlags {
   filePrefix?: string;

@@ -1,11 +1,14 @@
 import assert from "node:assert/strict";
 import { UserError } from "../../src/cli/errors.ts";
+import { EffectiveEnvironment } from "../../src/config/environment.ts";
 import {
   fileStorageRoot,
+  objectUrl,
   parseStoragePrefix,
   selectPrefixUrl,
   splitUrl,
 } from "../../src/config/prefix.ts";
+import { resolveConfig } from "../../src/config/resolve.ts";
 
 Deno.test("prefix: path prefix table of spec §1.1", () => {
   const table: [string, string, string][] = [
@@ -131,4 +134,39 @@ Deno.test("prefix: selection order is flags then WALE_* variables; empty counts 
     assert.deepEqual(selectPrefixUrl({}, env(vars)), { url: all[order[i]], source: order[i] });
   }
   assert.equal(selectPrefixUrl({}, env({})), null);
+});
+
+Deno.test("prefix: objectUrl is the URL the prefix's store prints for a key", async () => {
+  const { FileStore } = await import("../../src/storage/file.ts");
+  const { S3Store } = await import("../../src/storage/s3.ts");
+  const key = "wal_005/000000010000000000000003.lzo";
+  for (const url of ["file:///backups/pg", "file://host/backups/pg/", "file:///"]) {
+    const prefix = parseStoragePrefix(url);
+    assert.equal(objectUrl(prefix, key), FileStore.fromPrefix(prefix).url(key), url);
+  }
+  assert.equal(
+    objectUrl(parseStoragePrefix("file://host/backups/pg"), key),
+    `file:///backups/pg/${key}`,
+  );
+  for (const url of ["s3://bucket/some/prefix", "s3://bucket"]) {
+    const config = resolveConfig(
+      { awsInstanceProfile: false, terse: false },
+      new EffectiveEnvironment({
+        WALE_S3_PREFIX: url,
+        AWS_REGION: "us-east-1",
+        AWS_ACCESS_KEY_ID: "AKIDEXAMPLE",
+        AWS_SECRET_ACCESS_KEY: "not-a-real-secret",
+      }),
+    );
+    const store = S3Store.fromConfig(config, config.prefix!);
+    try {
+      assert.equal(objectUrl(config.prefix!, key), store.url(key), url);
+    } finally {
+      store.close();
+    }
+  }
+  assert.equal(
+    objectUrl(parseStoragePrefix("s3://bucket/some/prefix"), key),
+    `s3://bucket/some/prefix/${key}`,
+  );
 });
