@@ -227,6 +227,19 @@ const BACKEND_SECRETS: Readonly<Record<string, readonly string[]>> = {
   swift: ["SWIFT_PASSWORD"],
 };
 
+/**
+ * Every variable a restore_command may carry (any backend), and every secret it never carries:
+ * together with the prefix variables, what the configuration reads (a test pins this to what
+ * src/config and src/storage really read, so a new variable cannot be forgotten here).
+ */
+export function recoveryVariableNames(): { carried: string[]; secrets: string[] } {
+  const carried = [...Object.values(BACKEND_VARIABLES).flat(), ...COMMON_VARIABLES];
+  return {
+    carried: carried.map((variable) => variable.name),
+    secrets: Object.values(BACKEND_SECRETS).flat(),
+  };
+}
+
 const SHELL_SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;
 
 /** `word` as one `/bin/sh` word: as is when it has no special character, else single-quoted. */

@@ -13,6 +13,7 @@ import {
   type RecoveryRequest,
   recoverySettings,
   type RecoveryTarget,
+  recoveryVariableNames,
   restoreCommandFor,
   type Setting,
   writeRecoveryConfig,
@@ -23,6 +24,10 @@ import { UserError } from "../../src/cli/errors.ts";
 import { denoRunArguments } from "../../src/cli/reinvoke.ts";
 import type { GlobalOptions } from "../../src/cli/types.ts";
 import { EffectiveEnvironment } from "../../src/config/environment.ts";
+import { PREFIX_ENV_VARS } from "../../src/config/prefix.ts";
+import { requirePrefix, resolveConfig } from "../../src/config/resolve.ts";
+import { storagePolicyFromConfig } from "../../src/storage/mod.ts";
+import { resolveS3Settings } from "../../src/storage/s3_config.ts";
 import { loadEffectiveEnvironment } from "../../src/config/envdir.ts";
 import { backupSentinelKey, formatLsn, segmentName } from "../../src/layout/mod.ts";
 import { FileStore } from "../../src/storage/file.ts";
@@ -929,4 +934,40 @@ Deno.test({
       }
     }
   },
+});
+
+/** An environment that records every variable name read from it. */
+class RecordingEnvironment extends EffectiveEnvironment {
+  readonly read = new Set<string>();
+  override get(name: string): string | undefined {
+    this.read.add(name);
+    return super.get(name);
+  }
+  override getNonEmpty(name: string): string | null {
+    this.read.add(name);
+    return super.getNonEmpty(name);
+  }
+}
+
+Deno.test("restoreCommandFor knows every variable the configuration reads (carried or secret)", () => {
+  const env = new RecordingEnvironment({
+    WALE_S3_PREFIX: "s3://bucket/path",
+    AWS_REGION: "eu-west-1",
+    AWS_ACCESS_KEY_ID: "AKIAEXAMPLE",
+    AWS_SECRET_ACCESS_KEY: "example-secret",
+  });
+  const config = resolveConfig({ awsInstanceProfile: false, terse: false }, env);
+  resolveS3Settings(config, requirePrefix(config));
+  storagePolicyFromConfig(config);
+  const { carried, secrets } = recoveryVariableNames();
+  const accounted = new Set<string>([
+    ...carried,
+    ...secrets,
+    ...PREFIX_ENV_VARS,
+    "PGPASSWORD", // backup-push's libpq password, not storage configuration
+    "TMPDIR", // the server's own temporary directory applies to its wal-fetch
+  ]);
+  const unknown = [...env.read].filter((name) => !accounted.has(name)).sort();
+  assert.deepEqual(unknown, [], "read by the configuration but neither carried nor secret");
+  assert.ok(env.read.has("AWS_REGION") && env.read.has("WALE_S3_ENDPOINT"), "the reads were seen");
 });
