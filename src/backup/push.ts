@@ -57,6 +57,7 @@ import {
 } from "./tar_reader.ts";
 import { lzopVolumeStream, type VolumeDigest } from "./volume.ts";
 import { forEachLimited } from "../io/concurrency.ts";
+import { lstatOrNull } from "../io/fs.ts";
 import { WALD_VERSION } from "../version.ts";
 
 /** The PostgreSQL side of an online backup (src/pg/backup_session.ts), as push uses it. */
@@ -293,14 +294,7 @@ function inMemory(name: string, text: string, mtime: number): MemoryMember {
 
 /** The start of a backup of a stopped cluster, from its control file. */
 async function offlineStart(pgdata: string) {
-  const running = await Deno.lstat(join(pgdata, "postmaster.pid")).then(
-    () => true,
-    (error) => {
-      if (error instanceof Deno.errors.NotFound) return false;
-      throw error;
-    },
-  );
-  if (running) {
+  if (lstatOrNull(join(pgdata, "postmaster.pid")) !== null) {
     throw new UserError(`the cluster in "${pgdata}" is running (postmaster.pid exists)`, {
       hint: "Stop the server first for --while-offline, or run backup-push without it for an " +
         "online backup.",

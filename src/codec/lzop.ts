@@ -14,7 +14,7 @@
 
 import { concatBytes } from "../io/bytes.ts";
 import { LZO_BLOCK_MAX, LzoCodec, LzoDataError } from "./lzo.ts";
-import { compressCodecInput, LZOP_BLOCK_HEADER, writeLzopBlockHeader } from "./lzop_block.ts";
+import { compressCodecInput, LZOP_BLOCK_HEADER, writeLzopBlock } from "./lzop_block.ts";
 
 /** The 9 bytes every lzop file starts with. */
 export const LZOP_MAGIC: Uint8Array = new Uint8Array([
@@ -207,13 +207,8 @@ export class LzopEncoder {
     const n = this.#fill;
     this.#fill = 0;
     const compressed = compressCodecInput(codec, n);
-    const { stored, size } = compressed;
-    const block = new Uint8Array(LZOP_BLOCK_HEADER + size + tail);
-    writeLzopBlockHeader(block, 0, n, compressed);
-    block.set(
-      stored ? codec.input.subarray(0, n) : codec.output.subarray(0, size),
-      LZOP_BLOCK_HEADER,
-    );
+    const block = new Uint8Array(LZOP_BLOCK_HEADER + compressed.size + tail);
+    writeLzopBlock(codec, n, compressed, block);
     return block;
   }
 }

@@ -36,17 +36,26 @@ export function compressCodecInput(codec: LzoCodec, length: number): CompressedI
   return { adler, stored, size: stored ? length : compressed };
 }
 
-/** Writes a block header for `length` input bytes into `into[at..at+12)`. */
-export function writeLzopBlockHeader(
-  into: Uint8Array,
-  at: number,
+/**
+ * Writes the block that {@linkcode compressCodecInput} made of `codec.input[0..length)` into
+ * `into` (at least 12 + `block.size` bytes): the header, then the LZO1X data from `codec.output`
+ * or, stored, the input itself. Returns the bytes written.
+ */
+export function writeLzopBlock(
+  codec: LzoCodec,
   length: number,
   block: CompressedInput,
-): void {
-  const view = new DataView(into.buffer, into.byteOffset + at, LZOP_BLOCK_HEADER);
+  into: Uint8Array,
+): number {
+  const view = new DataView(into.buffer, into.byteOffset, LZOP_BLOCK_HEADER);
   view.setUint32(0, length);
   view.setUint32(4, block.size);
   view.setUint32(8, block.adler);
+  into.set(
+    block.stored ? codec.input.subarray(0, length) : codec.output.subarray(0, block.size),
+    LZOP_BLOCK_HEADER,
+  );
+  return LZOP_BLOCK_HEADER + block.size;
 }
 
 /**
@@ -63,10 +72,5 @@ export function encodeLzopBlock(codec: LzoCodec, data: Uint8Array, into: Uint8Ar
   if (into.length < total) {
     throw new RangeError(`lzop block of ${total} bytes does not fit in ${into.length}`);
   }
-  writeLzopBlockHeader(into, 0, data.length, block);
-  into.set(
-    block.stored ? codec.input.subarray(0, block.size) : codec.output.subarray(0, block.size),
-    LZOP_BLOCK_HEADER,
-  );
-  return total;
+  return writeLzopBlock(codec, data.length, block, into);
 }

@@ -52,25 +52,32 @@ export function lzopFileReadable(
 }
 
 /**
- * Streams the lzop compression of the file at `path`, recording its mode and mtime as
- * `lzop -c < file` does. The file is opened when the stream starts, so the stream can be created
- * synchronously (e.g. by a storage upload that may retry); open errors error the stream.
+ * Opens the file at `path` and streams its lzop compression, recording its mode and mtime as
+ * `lzop -c < file` does.
+ */
+export async function openLzopFile(path: string | URL): Promise<ReadableStream<Uint8Array>> {
+  const file = await Deno.open(path, { read: true });
+  try {
+    const info = await file.stat();
+    return lzopFileReadable(file, {
+      mode: info.mode ?? 0,
+      mtimeSeconds: Math.floor((info.mtime?.getTime() ?? Date.now()) / 1000),
+    });
+  } catch (error) {
+    file.close();
+    throw error;
+  }
+}
+
+/**
+ * {@linkcode openLzopFile}, with the file opened when the stream starts, so the stream can be
+ * created synchronously (e.g. by a storage upload that may retry); open errors error the stream.
  */
 export function openLzopFileReadable(path: string | URL): ReadableStream<Uint8Array> {
   let inner: ReadableStreamDefaultReader<Uint8Array> | undefined;
   return new ReadableStream<Uint8Array>({
     async start() {
-      const file = await Deno.open(path, { read: true });
-      try {
-        const info = await file.stat();
-        inner = lzopFileReadable(file, {
-          mode: info.mode ?? 0,
-          mtimeSeconds: Math.floor((info.mtime?.getTime() ?? Date.now()) / 1000),
-        }).getReader();
-      } catch (error) {
-        file.close();
-        throw error;
-      }
+      inner = (await openLzopFile(path)).getReader();
     },
     async pull(controller) {
       const { done, value } = await inner!.read();

@@ -13,7 +13,7 @@
 /// <reference no-default-lib="true" />
 /// <reference lib="deno.worker" />
 
-import { lzopFileReadable } from "./lzop_file.ts";
+import { openLzopFile } from "./lzop_file.ts";
 
 /** Messages the main thread sends. */
 export type ToWorker =
@@ -80,15 +80,7 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
       const job: Job = { credits: 0, pumping: false, cancelled: false };
       jobs.set(message.id, job);
       try {
-        const file = await Deno.open(message.path, { read: true });
-        const info = await file.stat().catch((error) => {
-          file.close();
-          throw error;
-        });
-        job.reader = lzopFileReadable(file, {
-          mode: info.mode ?? 0,
-          mtimeSeconds: Math.floor((info.mtime?.getTime() ?? Date.now()) / 1000),
-        }).getReader();
+        job.reader = (await openLzopFile(message.path)).getReader();
       } catch (error) {
         fail(message.id, error);
         return;

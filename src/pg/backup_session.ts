@@ -67,6 +67,7 @@ import {
   type ConnectOptions,
   describeTarget,
   isServerError,
+  oneLine,
   type PgClient,
 } from "./connection.ts";
 
@@ -222,10 +223,6 @@ const CONNECTION_LOST_CODES = new Set([
   "ECONNRESET",
   "EPIPE",
 ]);
-
-function oneLine(text: string): string {
-  return text.replace(/\s*\n\s*/g, " ").trim();
-}
 
 /** A backup over one server session. Create with {@linkcode BackupSession.open}. */
 export class BackupSession {

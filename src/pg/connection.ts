@@ -401,7 +401,8 @@ function clientOptions(
   };
 }
 
-function oneLine(text: string): string {
+/** `text` on one line: line breaks and the spaces around them become one space. */
+export function oneLine(text: string): string {
   return text.replace(/\s*\n\s*/g, " ").trim();
 }
 

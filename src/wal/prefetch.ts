@@ -16,7 +16,7 @@
 import { join } from "../io/path.ts";
 import { isTemporaryName } from "../io/atomic_file.ts";
 import { isSegmentName } from "../layout/mod.ts";
-import { WALD_DIRECTORY } from "./status.ts";
+import { isLockFresh, takeLockFile, WALD_DIRECTORY } from "./status.ts";
 
 /** A lock older than this is left over from a dead process. */
 export const STALE_LOCK_MS = 5 * 60 * 1000;
@@ -62,12 +62,7 @@ export class PrefetchDirectory {
 
   /** Whether a live process is prefetching `segment`. */
   async isRunning(segment: string): Promise<boolean> {
-    try {
-      const info = await Deno.stat(join(this.running, segment));
-      return Date.now() - (info.mtime?.getTime() ?? 0) < STALE_LOCK_MS;
-    } catch {
-      return false;
-    }
+    return await isLockFresh(join(this.running, segment), STALE_LOCK_MS);
   }
 
   /**
@@ -76,20 +71,7 @@ export class PrefetchDirectory {
    */
   async lock(segment: string): Promise<boolean> {
     await this.ensure();
-    const path = join(this.running, segment);
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        const file = await Deno.open(path, { write: true, createNew: true, mode: 0o600 });
-        await file.write(new TextEncoder().encode(`${Deno.pid}\n`));
-        file.close();
-        return true;
-      } catch (error) {
-        if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
-        if (await this.isRunning(segment)) return false;
-        await Deno.remove(path).catch(() => {});
-      }
-    }
-    return false;
+    return await takeLockFile(join(this.running, segment), STALE_LOCK_MS);
   }
 
   async unlock(segment: string): Promise<void> {

@@ -229,6 +229,36 @@ export async function answeredFromLedger(
   return true;
 }
 
+/** Whether the lock file at `path` exists and was touched less than `staleMs` ago. */
+export async function isLockFresh(path: string, staleMs: number): Promise<boolean> {
+  try {
+    const info = await Deno.stat(path);
+    return Date.now() - (info.mtime?.getTime() ?? 0) < staleMs;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Creates the lock file `path` (holding our pid); false if another process holds it, that is if
+ * it is {@linkcode isLockFresh}. A stale one is taken over.
+ */
+export async function takeLockFile(path: string, staleMs: number): Promise<boolean> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const file = await Deno.open(path, { write: true, createNew: true, mode: 0o600 });
+      await file.write(new TextEncoder().encode(`${Deno.pid}\n`));
+      file.close();
+      return true;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+      if (await isLockFresh(path, staleMs)) return false;
+      await Deno.remove(path).catch(() => {});
+    }
+  }
+  return false;
+}
+
 /** A push-ahead process's lock is stale when its heartbeat is older than this. */
 export const PUSH_AHEAD_STALE_MS = 10_000;
 /** How often a push-ahead process refreshes its lock. */
@@ -253,19 +283,7 @@ export class PushAheadState {
   /** Takes the lock; false if a live pusher holds it. A stale lock is taken over. */
   async acquire(): Promise<boolean> {
     await Deno.mkdir(this.#failed, { recursive: true, mode: 0o700 });
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        const file = await Deno.open(this.#lock, { write: true, createNew: true, mode: 0o600 });
-        await file.write(new TextEncoder().encode(`${Deno.pid}\n`));
-        file.close();
-        return true;
-      } catch (error) {
-        if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
-        if (await this.isActive()) return false;
-        await Deno.remove(this.#lock).catch(() => {});
-      }
-    }
-    return false;
+    return await takeLockFile(this.#lock, PUSH_AHEAD_STALE_MS);
   }
 
   /** Refreshes the lock's heartbeat. */
@@ -280,12 +298,7 @@ export class PushAheadState {
 
   /** Whether a live pusher holds the lock. */
   async isActive(): Promise<boolean> {
-    try {
-      const info = await Deno.stat(this.#lock);
-      return Date.now() - (info.mtime?.getTime() ?? 0) < PUSH_AHEAD_STALE_MS;
-    } catch {
-      return false;
-    }
+    return await isLockFresh(this.#lock, PUSH_AHEAD_STALE_MS);
   }
 
   /** Records that the pusher could not archive `name`. */
