@@ -226,15 +226,7 @@ export async function pushBackup(options: PushBackupOptions): Promise<PushedBack
       stopTimeline = timeline;
     }
     const control = await Deno.readFile(join(pgdata, "global", "pg_control"));
-    finalMembers.push({
-      name: "global/pg_control",
-      kind: "data",
-      data: control,
-      mode: 0o600,
-      uid: 0,
-      gid: 0,
-      mtime: now,
-    });
+    finalMembers.push(inMemory("global/pg_control", control, now));
     await upload(volumes.length, finalMembers);
 
     // 6. The sentinel, last.
@@ -287,8 +279,8 @@ export async function pushBackup(options: PushBackupOptions): Promise<PushedBack
   }
 }
 
-function inMemory(name: string, text: string, mtime: number): MemoryMember {
-  const data = new TextEncoder().encode(text);
+function inMemory(name: string, content: string | Uint8Array, mtime: number): MemoryMember {
+  const data = typeof content === "string" ? new TextEncoder().encode(content) : content;
   return { name, kind: "data", data, mode: 0o600, uid: 0, gid: 0, mtime };
 }
 

@@ -88,7 +88,10 @@ export function tarEndLength(position: number): number {
 
 /** Bytes {@linkcode encodeTarHeader} writes for `entry`: 512, or more with a PAX header. */
 export function tarHeaderLength(entry: TarEntry): number {
-  const { pax } = planHeader(entry);
+  return planLength(planHeader(entry));
+}
+
+function planLength({ pax }: HeaderPlan): number {
   return pax === null ? TAR_BLOCK_SIZE : 2 * TAR_BLOCK_SIZE + pax.length +
     tarPaddingLength(pax.length);
 }
@@ -99,9 +102,7 @@ export function tarHeaderLength(entry: TarEntry): number {
  */
 export function encodeTarHeader(entry: TarEntry, into: Uint8Array, at: number): number {
   const plan = planHeader(entry);
-  const total = plan.pax === null
-    ? TAR_BLOCK_SIZE
-    : 2 * TAR_BLOCK_SIZE + plan.pax.length + tarPaddingLength(plan.pax.length);
+  const total = planLength(plan);
   if (at < 0 || at + total > into.length) {
     throw new RangeError(`tar header of ${total} bytes does not fit at ${at} of ${into.length}`);
   }

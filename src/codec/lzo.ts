@@ -157,23 +157,22 @@ export class LzoCodec {
 
   /** Adler-32 of any byte array, in chunks through the module. */
   adler32(data: Uint8Array, seed = 1): number {
-    let sum = seed;
-    for (let at = 0; at < data.length; at += this.compressBound) {
-      const chunk = data.subarray(at, at + this.compressBound);
-      this.input.set(chunk);
-      sum = this.adler32Input(chunk.length, sum);
-    }
-    return sum;
+    return this.#throughInput(data, seed, (length, sum) => this.adler32Input(length, sum));
   }
 
   /** CRC-32 of any byte array, in chunks through the module. */
   crc32(data: Uint8Array, seed = 0): number {
-    let crc = seed;
+    return this.#throughInput(data, seed, (length, crc) => this.crc32Input(length, crc));
+  }
+
+  /** Folds `step` over `data`, copied into `input` one chunk at a time. */
+  #throughInput(data: Uint8Array, seed: number, step: (n: number, sum: number) => number): number {
+    let sum = seed;
     for (let at = 0; at < data.length; at += this.compressBound) {
       const chunk = data.subarray(at, at + this.compressBound);
       this.input.set(chunk);
-      crc = this.crc32Input(chunk.length, crc);
+      sum = step(chunk.length, sum);
     }
-    return crc;
+    return sum;
   }
 }

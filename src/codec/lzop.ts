@@ -255,7 +255,6 @@ export class LzopDecoder {
   #header: LzopHeader | undefined;
   #streams = 0;
   #blocks = 0;
-  #total = 0;
   #uncompressedLength = 0;
   #compressedLength = 0;
   #checksums: number[] = [];
@@ -263,11 +262,6 @@ export class LzopDecoder {
 
   /** Headers of the streams read so far (more than one for concatenated streams). */
   readonly headers: LzopHeader[] = [];
-
-  /** Uncompressed bytes produced so far. */
-  get bytesOut(): number {
-    return this.#total;
-  }
 
   /** Adds bytes; returns the decompressed blocks they complete (fresh copies). */
   push(chunk: Uint8Array): Uint8Array[] {
@@ -618,7 +612,6 @@ export class LzopDecoder {
       }
       data = codec.output.subarray(0, produced);
     }
-    this.#total += uncompressed;
     return data;
   }
 

@@ -15,7 +15,7 @@ import { LZOP_BLOCK_BOUND } from "./lzop_block.ts";
 import type { BlockReply, BlockRequest } from "./lzop_block_worker.ts";
 
 /** Compressors worth running here: one per core. */
-export function defaultBlockWorkers(): number {
+function defaultBlockWorkers(): number {
   return Math.max(1, navigator.hardwareConcurrency ?? 2);
 }
 

@@ -20,7 +20,7 @@ import type { FromWorker, ToWorker } from "./lzop_worker.ts";
 const CREDIT_BLOCKS = 4;
 
 /** Workers that make sense on this machine: one per core besides the main thread. */
-export function defaultWorkerCount(): number {
+function defaultWorkerCount(): number {
   return Math.max(1, (navigator.hardwareConcurrency ?? 2) - 1);
 }
 

@@ -206,7 +206,7 @@ export function parseBackupLabel(text: string): BackupLabel {
 }
 
 /** The start and stop functions of a major, with their argument types (for GRANT). */
-export function backupFunctions(major: number): { start: string; stop: string } {
+function backupFunctions(major: number): { start: string; stop: string } {
   return major >= 15
     ? { start: "pg_backup_start(text, boolean)", stop: "pg_backup_stop(boolean)" }
     : {

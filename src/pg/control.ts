@@ -38,19 +38,25 @@ export const SUPPORTED_PG_CONTROL_VERSIONS: Readonly<Record<number, string>> = O
   1800: "PostgreSQL 18",
 });
 
+/** `DBState` values in the order of their numbers, spelled as `pg_controldata` prints them. */
+const DB_STATES = [
+  "starting up",
+  "shut down",
+  "shut down in recovery",
+  "shutting down",
+  "in crash recovery",
+  "in archive recovery",
+  "in production",
+] as const;
+
 /** The cluster state (`DBState`), spelled as `pg_controldata` prints it. */
-export type DbState =
-  | "starting up"
-  | "shut down"
-  | "shut down in recovery"
-  | "shutting down"
-  | "in crash recovery"
-  | "in archive recovery"
-  | "in production"
-  | "unrecognized status code";
+export type DbState = typeof DB_STATES[number] | "unrecognized status code";
+
+/** `wal_level` values in the order of their numbers. */
+const WAL_LEVELS = ["minimal", "replica", "logical"] as const;
 
 /** `wal_level` as `pg_controldata` prints it. */
-export type WalLevel = "minimal" | "replica" | "logical" | "unrecognized wal_level";
+export type WalLevel = typeof WAL_LEVELS[number] | "unrecognized wal_level";
 
 /** The contents of a control file. LSNs are `bigint`s; see `formatLsn`. */
 export interface ControlFile {
@@ -157,18 +163,6 @@ const LAYOUTS: Readonly<Record<number, Layout>> = {
   1700: { crcOffset: 288, defaultCharSignednessOffset: null },
   1800: { crcOffset: 292, defaultCharSignednessOffset: 256 },
 };
-
-const DB_STATES: readonly DbState[] = [
-  "starting up",
-  "shut down",
-  "shut down in recovery",
-  "shutting down",
-  "in crash recovery",
-  "in archive recovery",
-  "in production",
-];
-
-const WAL_LEVELS: readonly WalLevel[] = ["minimal", "replica", "logical"];
 
 const FLOAT_FORMAT_VALUE = 1234567.0;
 

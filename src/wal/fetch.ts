@@ -31,7 +31,7 @@ export interface WalFetchContext {
 export type WalFetchOutcome = "restored" | "not-found";
 
 /** A TransformStream that fails unless exactly `length` bytes pass through. */
-export function expectLength(
+function expectLength(
   length: number,
   what: string,
 ): TransformStream<Uint8Array, Uint8Array> {
@@ -86,7 +86,7 @@ export async function downloadWalFile(
 }
 
 /** Whether an error is worth another download attempt. */
-export function isTransient(error: unknown): boolean {
+function isTransient(error: unknown): boolean {
   return error instanceof StorageError && error.kind === "transient";
 }
 
