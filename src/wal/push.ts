@@ -164,8 +164,10 @@ export async function archiveWalFile(
 
   let extras: string[] = [];
   if (options.poolSize > 1) {
-    extras = (await unarchivedReadyNames(walDir, ledger, context.prefixUrl))
-      .filter((candidate) => candidate !== name);
+    extras = await unarchivedReadyNames(walDir, ledger, context.prefixUrl, {
+      skip: (candidate) => candidate === name,
+      limit: options.poolSize - 1,
+    });
     if (extras.length > 0 && options.startPushAhead) {
       // Take the pusher lock here and hand it to the child: a call that PostgreSQL makes while
       // the child is still starting then sees an active pusher and waits, instead of pushing
@@ -174,7 +176,6 @@ export async function archiveWalFile(
       else if (options.startPushAhead(walDir, name)) extras = [];
       else await pushAhead.release();
     }
-    extras = extras.slice(0, options.poolSize - 1);
   }
 
   // With files to push here, compress on every core (the requested file on this thread first).

@@ -49,11 +49,15 @@ export async function pushAheadLoop(
   const failed = new Set<string>();
   try {
     for (;;) {
-      if (inFlight.size < options.poolSize) {
-        for (const name of await unarchivedReadyNames(walDir, ledger, context.prefixUrl)) {
-          if (inFlight.size >= options.poolSize) break;
-          if (name === options.exclude || inFlight.has(name)) continue;
-          if (finished.has(name) || failed.has(name)) continue;
+      const room = options.poolSize - inFlight.size;
+      if (room > 0) {
+        const candidates = await unarchivedReadyNames(walDir, ledger, context.prefixUrl, {
+          skip: (name) =>
+            name === options.exclude || inFlight.has(name) || finished.has(name) ||
+            failed.has(name),
+          limit: room,
+        });
+        for (const name of candidates) {
           const job = pushAheadOne(walDir, name, pushContext, ledger, options)
             .then(() => void finished.add(name))
             .catch(async (error) => {
@@ -64,6 +68,8 @@ export async function pushAheadLoop(
             .finally(() => inFlight.delete(name));
           inFlight.set(name, job);
         }
+        // Pushes that ended while the list was read left room: fill it before waiting.
+        if (candidates.length === room && inFlight.size < options.poolSize) continue;
       }
       if (inFlight.size === 0) break;
       await Promise.race(inFlight.values());

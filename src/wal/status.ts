@@ -70,7 +70,7 @@ export async function inspectWalFile(path: string): Promise<WalFile> {
 }
 
 /** Names of WAL files with an `archive_status/<name>.ready` marker, oldest first. */
-export async function readyWalNames(walDir: string): Promise<string[]> {
+async function readyWalNames(walDir: string): Promise<string[]> {
   const names: string[] = [];
   try {
     for await (const entry of Deno.readDir(join(walDir, "archive_status"))) {
@@ -88,14 +88,29 @@ export async function readyWalNames(walDir: string): Promise<string[]> {
   return names.sort();
 }
 
-/** Ready files not yet archived to `prefix` according to the ledger, oldest first. */
+/** Which ready files {@linkcode unarchivedReadyNames} looks at. */
+export interface ReadyNameFilter {
+  /** Names the caller handles itself (not even looked at: no stat, no ledger read). */
+  skip?: (name: string) => boolean;
+  /** Stop once this many names are found. */
+  limit?: number;
+}
+
+/**
+ * Ready files not yet archived to `prefix` according to the ledger, oldest first: the first
+ * `limit` of them, leaving out those `skip` names.
+ */
 export async function unarchivedReadyNames(
   walDir: string,
   ledger: PushLedger,
   prefix: string,
+  filter: ReadyNameFilter = {},
 ): Promise<string[]> {
   const names: string[] = [];
+  const limit = filter.limit ?? Infinity;
   for (const name of await readyWalNames(walDir)) {
+    if (names.length >= limit) break;
+    if (filter.skip?.(name)) continue;
     let info: Deno.FileInfo;
     try {
       info = await Deno.stat(join(walDir, name));
