@@ -81,11 +81,24 @@ export class LzopCompressionPool {
     }, { highWaterMark: 0 });
   }
 
-  /** Stops the workers; streams still running on them error. */
+  /**
+   * Stops the workers; streams still running on them, or still waiting for an executor, error
+   * (one running on the main thread goes on to its end).
+   */
   close(): void {
+    if (this.#closed) return;
     this.#closed = true;
     for (const slot of this.#workers) slot.worker.terminate();
     this.#workers.length = 0;
+    const message = "the compression pool was closed";
+    for (const task of this.#queue.splice(0)) {
+      task.start(
+        new ReadableStream({ start: (controller) => controller.error(new Error(message)) }),
+      );
+    }
+    for (const [id, handler] of this.#handlers) {
+      handler({ type: "error", id, name: "Error", message });
+    }
   }
 
   #schedule(): void {

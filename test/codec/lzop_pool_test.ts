@@ -53,3 +53,26 @@ Deno.test("lzop pool: errors keep their class, and cancelled streams free their 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("lzop pool: close() errors the streams on its workers and those still queued", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "wald-pool-" });
+  const pool = new LzopCompressionPool(1);
+  try {
+    const big = join(dir, "big");
+    await Deno.writeFile(big, walLikeBytes(8 * 1024 * 1024, 11));
+    const inline = pool.compressFile(big).getReader();
+    await inline.read();
+    const onWorker = pool.compressFile(big).getReader();
+    assert.equal((await onWorker.read()).done, false);
+    const queued = pool.compressFile(big);
+    pool.close();
+    await assert.rejects(async () => {
+      while (!(await onWorker.read()).done);
+    }, /compression pool was closed/);
+    await assert.rejects(readAll(queued), /compression pool was closed/);
+    await inline.cancel();
+  } finally {
+    pool.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
