@@ -46,6 +46,7 @@ import {
   parseLsn,
   type SegmentName,
 } from "../layout/mod.ts";
+import { errorMessage } from "../io/error_message.ts";
 
 /** The version of wal-d's sentinel extension fields (the `format` field). */
 export const SENTINEL_FORMAT = 1;
@@ -320,7 +321,7 @@ export function parseSentinel(text: string, name: string): Sentinel {
   try {
     json = JSON.parse(text);
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = errorMessage(error);
     throw new SentinelError(name, null, `is not JSON (${reason})`);
   }
   if (!isObject(json)) throw new SentinelError(name, null, "is not a JSON object");

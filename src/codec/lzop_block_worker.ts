@@ -15,6 +15,7 @@
 
 import { encodeLzopBlock } from "./lzop_block.ts";
 import { LzoCodec } from "./lzo.ts";
+import { errorMessage } from "../io/error_message.ts";
 
 /** A block to compress. */
 export interface BlockRequest {
@@ -42,7 +43,7 @@ self.onmessage = (event: MessageEvent<BlockRequest>) => {
     const size = encodeLzopBlock(codec, new Uint8Array(input, 0, length), new Uint8Array(output));
     reply = { id, input, output, size };
   } catch (error) {
-    reply = { id, input, output, error: error instanceof Error ? error.message : String(error) };
+    reply = { id, input, output, error: errorMessage(error) };
   }
   self.postMessage(reply, [input, output]);
 };

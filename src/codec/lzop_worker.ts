@@ -14,6 +14,7 @@
 /// <reference lib="deno.worker" />
 
 import { openLzopFile } from "./lzop_file.ts";
+import { errorMessage } from "../io/error_message.ts";
 
 /** Messages the main thread sends. */
 export type ToWorker =
@@ -43,7 +44,7 @@ function post(message: FromWorker, transfer: Transferable[] = []): void {
 function fail(id: number, error: unknown): void {
   jobs.delete(id);
   const name = error instanceof Error ? error.name : "Error";
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   post({ type: "error", id, name, message });
 }
 

@@ -15,6 +15,7 @@
  */
 import { UserError } from "../cli/errors.ts";
 import { EffectiveEnvironment } from "./environment.ts";
+import { errorMessage } from "../io/error_message.ts";
 
 /** Variables read from an envdir: a string sets the variable, `null` unsets it. */
 export type EnvDirOverlay = ReadonlyMap<string, string | null>;
@@ -35,10 +36,6 @@ export function envDirValueFromBytes(bytes: Uint8Array): string | null {
   return new TextDecoder().decode(line);
 }
 
-function describeError(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 /** Reads an envdir. Throws a {@link UserError} when the directory or an entry is unreadable. */
 export function readEnvDir(dir: string): EnvDirOverlay {
   const overlay = new Map<string, string | null>();
@@ -46,7 +43,7 @@ export function readEnvDir(dir: string): EnvDirOverlay {
   try {
     entries = [...Deno.readDirSync(dir)];
   } catch (error) {
-    throw new UserError(`cannot read env dir "${dir}": ${describeError(error)}`, {
+    throw new UserError(`cannot read env dir "${dir}": ${errorMessage(error)}`, {
       hint: "Point --env-dir or WALD_ENV_DIR at a readable directory with one file per variable.",
       cause: error,
     });
@@ -61,7 +58,7 @@ export function readEnvDir(dir: string): EnvDirOverlay {
       bytes = Deno.readFileSync(path);
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) continue;
-      throw new UserError(`cannot read env dir entry "${path}": ${describeError(error)}`, {
+      throw new UserError(`cannot read env dir entry "${path}": ${errorMessage(error)}`, {
         hint: "Every entry of an env dir must be a readable file named after its variable.",
         cause: error,
       });

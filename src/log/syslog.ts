@@ -13,6 +13,7 @@
  */
 import type { LogLevelName } from "./levels.ts";
 import { SYSLOG_SEVERITIES } from "./levels.ts";
+import { errorMessage } from "../io/error_message.ts";
 
 /** Python `SysLogHandler.facility_names` (3.11). */
 export const SYSLOG_FACILITIES: Readonly<Record<string, number>> = {
@@ -128,7 +129,7 @@ function bindClientSocket(tmpDir: string | null | undefined): Deno.DatagramConn 
 }
 
 function reasonOf(error: unknown): string {
-  return connectFailureReason(error) ?? (error instanceof Error ? error.message : String(error));
+  return connectFailureReason(error) ?? (errorMessage(error));
 }
 
 /**

@@ -70,6 +70,7 @@ import {
   oneLine,
   type PgClient,
 } from "./connection.ts";
+import { errorMessage } from "../io/error_message.ts";
 
 /** The oldest major with the non-exclusive backup API this module uses. */
 export const MIN_SUPPORTED_MAJOR = 13;
@@ -487,7 +488,7 @@ export class BackupSession {
     try {
       given = await Deno.realPath(pgdata);
     } catch (error) {
-      throw new UserError(`cannot resolve the data directory ${pgdata}: ${errorText(error)}`, {
+      throw new UserError(`cannot resolve the data directory ${pgdata}: ${errorMessage(error)}`, {
         hint: `pass the data directory of the server at ${this.#target()} (${info.dataDirectory})`,
         cause: error,
       });
@@ -498,7 +499,7 @@ export class BackupSession {
     } catch (error) {
       throw new UserError(
         `the data directory of the server at ${this.#target()}, ${info.dataDirectory}, is not ` +
-          `visible here (${errorText(error)})`,
+          `visible here (${errorMessage(error)})`,
         {
           hint: "run wal-d on the database host, as a user that can read the data directory",
           cause: error,
@@ -685,8 +686,4 @@ export class BackupSession {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

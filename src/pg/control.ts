@@ -27,6 +27,7 @@
 import { join } from "../io/path.ts";
 import type { Lsn } from "../layout/lsn.ts";
 import { isValidWalSegmentSize } from "../layout/segment.ts";
+import { errorMessage } from "../io/error_message.ts";
 
 /** Size of the `global/pg_control` file (PG_CONTROL_FILE_SIZE). */
 export const PG_CONTROL_FILE_SIZE = 8192;
@@ -304,7 +305,7 @@ export async function readControlFile(
     } catch (error) {
       throw new ControlFileError(
         "unreadable",
-        `cannot read ${path}: ${error instanceof Error ? error.message : String(error)}`,
+        `cannot read ${path}: ${errorMessage(error)}`,
         { cause: error },
       );
     }

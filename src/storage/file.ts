@@ -47,6 +47,7 @@ import { StorageError } from "./types.ts";
 import { readChunks } from "../io/byob.ts";
 import { basename, dirname } from "../io/path.ts";
 import { compareStrings } from "../io/compare.ts";
+import { errorMessage } from "../io/error_message.ts";
 
 /** Mode of the directories this backend creates (before the umask). */
 const FILE_STORE_DIRECTORY_MODE = 0o700;
@@ -336,7 +337,7 @@ export class FileStore implements ObjectStore {
           const failure = this.#error(error, "delete", this.root + key, signal);
           errors.push({
             key,
-            message: failure instanceof Error ? failure.message : String(failure),
+            message: errorMessage(failure),
           });
         }
       }
@@ -556,7 +557,7 @@ export class FileStore implements ObjectStore {
     if (error instanceof StorageError) return error;
     if (signal?.aborted && error === signal.reason) return error;
     const kind = classifyError(error);
-    const detail = error instanceof Error ? error.message : String(error);
+    const detail = errorMessage(error);
     if (error instanceof Deno.errors.PermissionDenied) {
       const need = action === "read" || action === "list" ? "read" : "write to";
       return new StorageError(

@@ -61,6 +61,7 @@ import type {
 } from "./types.ts";
 import { StorageError } from "./types.ts";
 import { type ChunkResult, relayStream } from "../io/byob.ts";
+import { errorMessage } from "../io/error_message.ts";
 
 /** Default number of attempts when `WALE_RETRIES` is not set. */
 export const DEFAULT_MAX_ATTEMPTS = 8;
@@ -259,17 +260,13 @@ export function hintForError(error: unknown): string | undefined {
   return code === undefined ? undefined : CODE_HINTS[code];
 }
 
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 /**
  * `error` as a {@linkcode StorageError}: a StorageError as it is, anything else classified by
  * {@linkcode classifyError}, its message prefixed with `context` (e.g. `put "s3://b/k"`).
  */
 export function toStorageError(error: unknown, context: string): StorageError {
   if (error instanceof StorageError) return error;
-  return new StorageError(classifyError(error), `${context}: ${messageOf(error)}`, {
+  return new StorageError(classifyError(error), `${context}: ${errorMessage(error)}`, {
     hint: hintForError(error),
     cause: error,
   });

@@ -32,6 +32,7 @@ import {
   unarchivedReadyNames,
   type WalFile,
 } from "./status.ts";
+import { errorMessage } from "../io/error_message.ts";
 
 /** What a wal-push needs. */
 export interface WalPushContext {
@@ -218,11 +219,7 @@ export async function pushAheadOne(
 /** Logs that a file could not be pushed ahead (PostgreSQL will ask for it; nothing is lost). */
 export function warnPushAheadFailed(log: Logger, name: string, reason: unknown): void {
   log.warning("could not push a ready WAL file ahead of time", {
-    detail: `${name}: ${messageOf(reason)}`,
+    detail: `${name}: ${errorMessage(reason)}`,
     hint: "PostgreSQL will ask for it again; nothing is lost.",
   });
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
